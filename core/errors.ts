@@ -23,7 +23,7 @@ export class ConfigError extends SyntaxError {
 /** Several located config problems reported at once. */
 export class ConfigErrors extends AggregateError {
   override name = "ConfigErrors";
-  constructor(readonly errors: ConfigError[]) {
+  constructor(override readonly errors: ConfigError[]) {
     super(errors, errors.map((e) => e.message).join("\n"));
   }
 }
