@@ -1,0 +1,109 @@
+/**
+ * GPU discovery: what `nvidia-smi` reports, narrowed by CUDA_VISIBLE_DEVICES and the config's
+ * `miner.devices`. Parsing and selection are pure; `discoverDevices` is the one function that runs
+ * a process. No usable GPU gives a single `cpu` device so local mode and tests still train.
+ */
+import { z } from "zod";
+
+export const QUERY = "index,uuid,name,memory.total,memory.used,utilization.gpu";
+
+export type Device =
+  | {
+    kind: "cuda";
+    index: number;
+    uuid: string;
+    name: string;
+    memoryTotalMb: number;
+    memoryUsedMb: number;
+    utilization: number;
+  }
+  | { kind: "cpu"; index: -1; name: string };
+
+export const CPU_DEVICE: Device = { kind: "cpu", index: -1, name: "cpu" };
+
+const Row = z.tuple([
+  z.coerce.number().int().nonnegative(),
+  z.string().min(1),
+  z.string().min(1),
+  z.coerce.number().nonnegative(),
+  z.coerce.number().nonnegative(),
+  // "[N/A]" on some MIG and vGPU setups: treat as unknown (0) rather than refusing the card.
+  z.string().transform((s) => (Number.isFinite(Number(s)) ? Number(s) : 0)),
+]);
+
+/** Parses `nvidia-smi --query-gpu=<QUERY> --format=csv,noheader,nounits`. Throws on a malformed line. */
+export function parseNvidiaSmi(csv: string): Device[] {
+  return csv.split("\n").map((l) => l.trim()).filter(Boolean).map((line, i) => {
+    const parsed = Row.safeParse(line.split(",").map((c) => c.trim()));
+    if (!parsed.success) throw new SyntaxError(`Cannot parse nvidia-smi output line ${i + 1}: "${line}"`);
+    const [index, uuid, name, memoryTotalMb, memoryUsedMb, utilization] = parsed.data;
+    return { kind: "cuda" as const, index, uuid, name, memoryTotalMb, memoryUsedMb, utilization };
+  });
+}
+
+/**
+ * Applies CUDA_VISIBLE_DEVICES (indices or GPU UUIDs, as CUDA accepts; "" or "-1" hides all)
+ * and then the config's list of indices.
+ */
+export function selectDevices(
+  all: Device[],
+  cudaVisible: string | undefined,
+  configured: number[] | null,
+): Device[] {
+  let visible = all;
+  if (cudaVisible !== undefined) {
+    const wanted = cudaVisible.split(",").map((s) => s.trim()).filter(Boolean);
+    visible = wanted.includes("-1") ? [] : wanted.flatMap((w) => {
+      const d = all.find((d) => d.kind === "cuda" && (String(d.index) === w || d.uuid.startsWith(w)));
+      return d ? [d] : [];
+    });
+  }
+  if (configured !== null) visible = visible.filter((d) => configured.includes(d.index));
+  return visible;
+}
+
+export type Discovery = { devices: Device[]; note: string | null };
+
+/** Runs nvidia-smi (from PATH) and selects the devices this miner may use. */
+export async function discoverDevices(
+  cudaVisible: string | undefined,
+  configured: number[] | null,
+  nvidiaSmi = "nvidia-smi",
+): Promise<Discovery> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(nvidiaSmi, {
+      args: [`--query-gpu=${QUERY}`, "--format=csv,noheader,nounits"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      return {
+        devices: [CPU_DEVICE],
+        note: "No GPU found (nvidia-smi is not installed): training runs on the CPU",
+      };
+    }
+    throw e;
+  }
+  if (!out.success) {
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
+    return {
+      devices: [CPU_DEVICE],
+      note: `No GPU found (nvidia-smi exited ${out.code}: "${err}"): training runs on the CPU`,
+    };
+  }
+  const chosen = selectDevices(parseNvidiaSmi(new TextDecoder().decode(out.stdout)), cudaVisible, configured);
+  if (chosen.length === 0) {
+    return {
+      devices: [CPU_DEVICE],
+      note: "No GPU left after CUDA_VISIBLE_DEVICES and miner.devices: training runs on the CPU",
+    };
+  }
+  return { devices: chosen, note: null };
+}
+
+/** Free memory in MiB, the figure placement compares against a task's estimated need. */
+export function freeMemoryMb(d: Device): number {
+  return d.kind === "cuda" ? d.memoryTotalMb - d.memoryUsedMb : Number.POSITIVE_INFINITY;
+}

@@ -1,0 +1,114 @@
+/**
+ * Runs one trainer subprocess: `python -m trainer run …` with an argument array (never a shell),
+ * in its own process group so cancel and time-outs reap everything it started. Cancel is SIGTERM
+ * (the trainer checkpoints and says `cancelled`), then SIGKILL to the group after a grace period.
+ */
+import type { TrainerEvent } from "../../core/training.ts";
+import { EventDecoder, LineTail, outcomeOf, type RunEnd, type TrainerOutcome } from "./trainer_events.ts";
+
+export type TrainerRun = {
+  python: string;
+  /** Directory that holds the `trainer` package (the repo root). */
+  trainerRoot: string;
+  taskFile: string;
+  datasetDir: string;
+  outDir: string;
+  resume: boolean;
+  /** Extra environment, e.g. CUDA_VISIBLE_DEVICES for the device this run owns. */
+  env: Record<string, string>;
+  timeLimitMs: number;
+  graceMs: number;
+  onEvent: (event: TrainerEvent) => void;
+  /** Non-contract stdout lines and stderr lines, for the log. */
+  onDiagnostic?: (line: string) => void;
+  signal?: AbortSignal;
+};
+
+export const STDERR_TAIL_LINES = 20;
+
+export async function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
+  const args = [
+    "-m",
+    "trainer",
+    "run",
+    "--task",
+    run.taskFile,
+    "--dataset",
+    run.datasetDir,
+    "--out",
+    run.outDir,
+  ];
+  if (run.resume) args.push("--resume");
+  const child = new Deno.Command(run.python, {
+    args,
+    cwd: run.trainerRoot,
+    env: { PYTHONUNBUFFERED: "1", ...run.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    detached: true, // own session and process group: kill(-pid) reaps DataLoader workers and torchrun ranks
+  }).spawn();
+
+  const end: RunEnd = {
+    done: null,
+    error: null,
+    status: { code: -1, signal: null },
+    stderrTail: [],
+    timedOut: false,
+    cancelled: false,
+  };
+  let killTimer: ReturnType<typeof setTimeout> | undefined;
+  const stop = (why: "timeout" | "cancel") => {
+    if (why === "timeout") end.timedOut = true;
+    else end.cancelled = true;
+    signalGroup(child.pid, "SIGTERM");
+    killTimer ??= setTimeout(() => signalGroup(child.pid, "SIGKILL"), run.graceMs);
+  };
+  const limit = setTimeout(() => stop("timeout"), run.timeLimitMs);
+  const onAbort = () => stop("cancel");
+  if (run.signal?.aborted) onAbort();
+  run.signal?.addEventListener("abort", onAbort, { once: true });
+
+  const stderr = new LineTail(STDERR_TAIL_LINES);
+  const readStdout = (async () => {
+    const decoder = new EventDecoder();
+    const handle = (decoded: ReturnType<EventDecoder["push"]>) => {
+      for (const d of decoded) {
+        if (!d.ok) {
+          run.onDiagnostic?.(`trainer stdout line ${d.line} ignored: ${d.problem}`);
+          continue;
+        }
+        if (d.event.type === "done") end.done = d.event;
+        if (d.event.type === "error") end.error = { code: d.event.code, message: d.event.message };
+        run.onEvent(d.event);
+      }
+    };
+    for await (const chunk of child.stdout) handle(decoder.push(chunk));
+    handle(decoder.end());
+  })();
+  const readStderr = (async () => {
+    for await (const chunk of child.stderr) for (const line of stderr.push(chunk)) run.onDiagnostic?.(line);
+  })();
+
+  try {
+    const status = await child.status;
+    await Promise.all([readStdout, readStderr]);
+    end.status = { code: status.code, signal: status.signal };
+  } finally {
+    clearTimeout(limit);
+    clearTimeout(killTimer);
+    run.signal?.removeEventListener("abort", onAbort);
+    // The leader is gone; anything it left in its group goes too.
+    signalGroup(child.pid, "SIGKILL");
+  }
+  end.stderrTail = stderr.last;
+  return outcomeOf(end);
+}
+
+function signalGroup(pid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(-pid, signal);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound) && !(e instanceof TypeError)) throw e;
+  }
+}
