@@ -67,7 +67,9 @@ export class AskTimeoutError extends Error {
 export class MailboxFullError extends Error {
   override name = "MailboxFullError";
   constructor(readonly actor: string, readonly messageType: string, readonly capacity: number) {
-    super(`Cannot deliver "${messageType}" to actor "${actor}": mailbox is full (${capacity} of ${capacity})`);
+    super(
+      `Cannot deliver "${messageType}" to actor "${actor}": mailbox is full (${capacity} of ${capacity})`,
+    );
   }
 }
 
@@ -89,7 +91,9 @@ export class EscalationError extends Error {
     readonly restarts: number,
     options?: ErrorOptions,
   ) {
-    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause ?? "unknown");
+    const reason = options?.cause instanceof Error
+      ? options.cause.message
+      : String(options?.cause ?? "unknown");
     super(
       `Supervisor "${supervisor}" gave up on child "${child}" (${context}) after ${restarts} restarts in period: ${reason}`,
       options,
@@ -102,6 +106,23 @@ export class TransitionError extends Error {
   override name = "TransitionError";
   constructor(readonly taskId: string, readonly from: string, readonly event: string) {
     super(`Cannot apply "${event}" to task "${taskId}" in state "${from}"`);
+  }
+}
+
+/**
+ * A wallet file cannot be used: missing, unreadable, encrypted, or inconsistent. The message says which file
+ * and how to fix it (often a btcli command); it never carries key material.
+ */
+export class WalletError extends Error {
+  override name = "WalletError";
+  constructor(
+    readonly file: string,
+    readonly reason: "missing" | "unreadable" | "invalid_json" | "encrypted" | "mismatch" | "invalid_key",
+    message: string,
+    readonly line: number | null = null,
+    readonly column: number | null = null,
+  ) {
+    super(message);
   }
 }
 

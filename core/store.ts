@@ -9,7 +9,15 @@ import { Task } from "./task.ts";
 
 const V = "v1";
 const taskKey = (id: string): Deno.KvKey => [V, "task", id];
-const queueKey = (t: Task): Deno.KvKey => [V, "queue", t.request.priority === 0 ? 0 : -t.request.priority, t.received_ms, t.request.id];
+const queueKey = (
+  t: Task,
+): Deno.KvKey => [
+  V,
+  "queue",
+  t.request.priority === 0 ? 0 : -t.request.priority,
+  t.received_ms,
+  t.request.id,
+];
 const outboxKey = (taskId: string, kind: string): Deno.KvKey => [V, "outbox", taskId, kind];
 
 /** Optimistic writes retry this often before a conflict is treated as a bug. */
@@ -46,7 +54,9 @@ export class Store implements AsyncDisposable {
     const res = await op.commit();
     if (res.ok) return { ok: true, task };
     const existing = await this.getTask(task.request.id);
-    if (existing === null) throw new StoreCorruptError(`Cannot create task "${task.request.id}": conflicting write vanished`);
+    if (existing === null) {
+      throw new StoreCorruptError(`Cannot create task "${task.request.id}": conflicting write vanished`);
+    }
     return { ok: false, reason: "duplicate", task: existing };
   }
 
@@ -65,7 +75,9 @@ export class Store implements AsyncDisposable {
       if (after.state === "queued") op.set(queueKey(after), id);
       if ((await op.commit()).ok) return after;
     }
-    throw new StoreCorruptError(`Cannot update task "${id}": ${MAX_CONFLICT_RETRIES} write conflicts in a row`);
+    throw new StoreCorruptError(
+      `Cannot update task "${id}": ${MAX_CONFLICT_RETRIES} write conflicts in a row`,
+    );
   }
 
   /** Every task record, in id order. */
@@ -78,7 +90,9 @@ export class Store implements AsyncDisposable {
   /** Ids of queued tasks, highest priority first, then by arrival. */
   async queuedIds(limit?: number): Promise<string[]> {
     const ids: string[] = [];
-    for await (const entry of this.kv.list<string>({ prefix: [V, "queue"] }, { limit })) ids.push(entry.value);
+    for await (const entry of this.kv.list<string>({ prefix: [V, "queue"] }, { limit })) {
+      ids.push(entry.value);
+    }
     return ids;
   }
 

@@ -5,7 +5,9 @@ import { textTask } from "../tests/fixtures.ts";
 
 const toQueued = (id: string, priority: number, at: number) => {
   let t = textTask(id, at, { priority });
-  for (const type of ["submitDataset", "datasetValidated", "enqueue"] as const) t = transition(t, { type }, at);
+  for (const type of ["submitDataset", "datasetValidated", "enqueue"] as const) {
+    t = transition(t, { type }, at);
+  }
   return t;
 };
 
@@ -23,7 +25,11 @@ Deno.test("Store survives a reopen with tasks, queue order and outbox intact", a
   await using store = await Store.open(path);
   assert.deepEqual(await store.queuedIds(), ["high", "high-later", "low"]);
   assert.equal((await store.getTask("fresh"))?.state, "received");
-  assert.deepEqual(await Array.fromAsync(store.outbox()), [{ taskId: "low", kind: "result", payload: { repo: "me/low" } }]);
+  assert.deepEqual(await Array.fromAsync(store.outbox()), [{
+    taskId: "low",
+    kind: "result",
+    payload: { repo: "me/low" },
+  }]);
   assert.equal((await Array.fromAsync(store.tasks())).length, 4);
   await Deno.remove(dir, { recursive: true });
 });
@@ -50,8 +56,14 @@ Deno.test("Store.updateTask() retries a concurrent change instead of losing it",
   await using store = await Store.open();
   await store.createTask(textTask("c", 1));
   await Promise.all(
-    Array.from({ length: 8 }, (_, i) =>
-      store.updateTask("c", (t) => ({ ...t, history: [...t.history, { state: "received" as const, at_ms: i }] }))),
+    Array.from(
+      { length: 8 },
+      (_, i) =>
+        store.updateTask(
+          "c",
+          (t) => ({ ...t, history: [...t.history, { state: "received" as const, at_ms: i }] }),
+        ),
+    ),
   );
   assert.equal((await store.getTask("c"))?.history.length, 9);
 });

@@ -18,7 +18,7 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, { message: "expected a lowe
 export const DatasetSource = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("hf"),
-    repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, { message: "expected an HF repo id such as \"org/name\"" }),
+    repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, { message: 'expected an HF repo id such as "org/name"' }),
     revision: z.string().min(1),
     path: z.string().nullable().default(null),
   }),
@@ -165,7 +165,9 @@ export function transition(task: Task, event: TaskEvent, nowMs: number): Task {
 }
 
 /** The spec the trainer reads (`task.json`), with every default filled in. */
-export function trainingSpecOf(task: Task): z.infer<typeof TextTrainingSpec> | z.infer<typeof ImageTrainingSpec> {
+export function trainingSpecOf(
+  task: Task,
+): z.infer<typeof TextTrainingSpec> | z.infer<typeof ImageTrainingSpec> {
   const { request } = task;
   return request.type === "text"
     ? TextTrainingSpec.parse({ ...request.training, task_id: request.id, type: "text" })

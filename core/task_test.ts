@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { nextState, type Task, TaskRequest, type TaskEvent, TaskState, transition, trainingSpecOf } from "./task.ts";
+import {
+  nextState,
+  type Task,
+  type TaskEvent,
+  TaskRequest,
+  TaskState,
+  trainingSpecOf,
+  transition,
+} from "./task.ts";
 import { TransitionError } from "./errors.ts";
 import { textTask } from "../tests/fixtures.ts";
 

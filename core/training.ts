@@ -132,7 +132,11 @@ const finite = z.number();
 const event = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
   z.strictObject({ type: z.literal(type), time: z.number(), ...shape });
 
-export const Artifact = z.strictObject({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: nonNegativeInt });
+export const Artifact = z.strictObject({
+  path: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: nonNegativeInt,
+});
 
 export const QualityResult = z.strictObject({
   passed: z.boolean(),

@@ -1,0 +1,300 @@
+/**
+ * The miner's config: one zod schema for the YAML file, with defaults so an empty or absent file runs
+ * local mode. Loading reports every problem at once, as `file:line:col key.path: expected …, got …`,
+ * so an operator fixes the file in one pass. Env is passed in (tests drive it); only
+ * `loadConfigFromEnv` reads `Deno.env`.
+ */
+import { z } from "zod";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, stringify } from "yaml";
+import type { Document, Node } from "yaml";
+import { ConfigError, ConfigErrors } from "./errors.ts";
+
+export type Env = Record<string, string | undefined>;
+
+// Each leaf carries its human expectation as the zod error, so every issue reads
+// `expected <this>, got <value>` whatever check failed (type, range, format).
+const posInt = (what = "a positive integer") => z.int({ error: what }).positive({ error: what });
+const nonNegInt = (what = "a non-negative integer") => z.int({ error: what }).nonnegative({ error: what });
+const posNumber = (what = "a positive number") => z.number({ error: what }).positive({ error: what });
+const nonNegNumber = (what: string) => z.number({ error: what }).nonnegative({ error: what });
+const bool = () => z.boolean({ error: "a boolean (true or false)" });
+const text = (what = "a non-empty string") => z.string({ error: what }).min(1, { error: what });
+const url = (protocols: string[], example: string) => {
+  const what = `a URL such as "${example}"`;
+  return z.url({ protocol: new RegExp(`^(${protocols.join("|")})$`), error: what });
+};
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `one of ${values.map((v) => `"${v}"`).join(", ")}` });
+// Deno.serve and the chain's axon record take literal addresses; "localhost" is the one name allowed.
+const ipAddress = () => {
+  const what = 'an IP address such as "0.0.0.0"';
+  const isIp = (v: string) =>
+    v === "localhost" || z.ipv4().safeParse(v).success || z.ipv6().safeParse(v).success;
+  return z.string({ error: what }).refine(isIp, { error: what });
+};
+const intIn = (min: number, max: number, what: string) =>
+  z.int({ error: what }).min(min, { error: what }).max(max, { error: what });
+const modelId = (id: string) => text('a model id such as "org/name"').default(id);
+// `.prefault({})` (not `.default`) so a missing section is parsed and gets its fields' defaults;
+// `as never` because the generic shape hides from TypeScript that `{}` is valid input.
+const section = <S extends z.core.$ZodLooseShape>(shape: S) => z.strictObject(shape).prefault({} as never);
+
+export const LogLevel = oneOf(["debug", "info", "warning", "error"]);
+export type LogLevel = z.output<typeof LogLevel>;
+
+export const ConfigSchema = z.strictObject({
+  wallet: section({
+    name: text().default("default"),
+    hotkey: text().default("default"),
+    path: text().default("~/.bittensor/wallets"),
+  }),
+  bittensor: section({
+    netuid: nonNegInt().default(119),
+    chain_endpoint: url(["ws", "wss"], "wss://…").default("wss://entrypoint-finney.opentensor.ai:443"),
+    sync_interval_blocks: posInt().default(50),
+  }),
+  task_center: section({
+    url: url(["http", "https"], "https://…").default("http://127.0.0.1:8090"),
+    request_timeout_s: posNumber().default(30),
+    poll_interval_s: posNumber().default(5),
+    validation_timeout_s: posNumber().default(3600),
+    retry_max_delay_s: posNumber().default(300),
+  }),
+  miner: section({
+    min_stake: nonNegNumber("a non-negative number of TAO").default(1000),
+    max_queue_size: posInt().default(100),
+    data_dir: text().default("data"),
+    devices: z.array(nonNegInt("a GPU index (a non-negative integer)"), {
+      error: "null or a list of GPU indices such as [0, 1]",
+    }).nullable().default(null),
+    task_time_limit_s: posNumber().default(6 * 3600),
+    max_attempts: posInt().default(3),
+  }),
+  huggingface: section({
+    token: text("a token string or null").nullable().default(null),
+    username: text("a user or organisation name or null").nullable().default(null),
+    private: bool().default(true),
+    hub_url: url(["http", "https"], "https://…").default("https://huggingface.co"),
+  }),
+  training: section({
+    image: section({ base_model: modelId("black-forest-labs/FLUX.1-dev") }),
+    text: section({ base_model: modelId("Qwen/Qwen2.5-7B-Instruct") }),
+    python: text().default(".venv/bin/python"),
+  }),
+  logging: section({
+    level: LogLevel.default("info"),
+    file: text().default("data/miner.log"),
+    max_bytes: posInt().default(10 * 1024 * 1024),
+    max_files: posInt().default(5),
+  }),
+  axon: section({
+    enabled: bool().default(true),
+    ip: ipAddress().default("0.0.0.0"),
+    port: intIn(1, 65535, "an integer from 1 to 65535").default(8001),
+    external_ip: ipAddress().nullable().default(null),
+    max_body_bytes: posInt().default(1024 * 1024),
+  }),
+});
+
+/** What the file holds, after defaults. */
+export type FileConfig = z.output<typeof ConfigSchema>;
+export type LoggingConfig = FileConfig["logging"];
+
+/** The effective config: the file after defaults and env overrides, plus facts from the env. */
+export type MinerConfig = FileConfig & {
+  readonly runtime: {
+    /** The file read, or null when the embedded defaults are used. */
+    readonly configFile: string | null;
+    /** CUDA_VISIBLE_DEVICES as a list (indices or GPU-/MIG- UUIDs); null when unset (all visible). */
+    readonly visibleDevices: string[] | null;
+  };
+};
+
+/** CUDA stops reading the list at the first invalid entry ("-1" hides every device); we do the same. */
+export function parseVisibleDevices(value: string | undefined): string[] | null {
+  if (value === undefined) return null;
+  const out: string[] = [];
+  for (const raw of value.split(",")) {
+    const entry = raw.trim();
+    if (!/^(\d+|GPU-[\w-]+|MIG-[\w/-]+)$/.test(entry)) break;
+    out.push(entry);
+  }
+  return out;
+}
+
+/** Picks the file: explicit path, then MINER_CONFIG, then miner/config.yml, then config.yml, else none. */
+export function resolveConfigPath(env: Env, path?: string, exists = fileExists): string | null {
+  if (path) return path;
+  if (env.MINER_CONFIG) return env.MINER_CONFIG;
+  return ["miner/config.yml", "config.yml"].find(exists) ?? null;
+}
+
+/** Parses and validates YAML text; throws ConfigErrors listing every located problem. */
+export function parseConfig(text: string, file: string | null, env: Env): MinerConfig {
+  const name = file ?? "<defaults>";
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigErrors(doc.errors.map((e) => {
+      const [detail] = e.message.split(/ at line \d+, column \d+/);
+      const pos = e.linePos?.[0];
+      return new ConfigError(name, pos?.line ?? null, pos?.col ?? null, "", `invalid YAML: ${detail}`);
+    }));
+  }
+  const raw = doc.toJS() ?? {};
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const errors = result.error.issues.flatMap((i) => describeIssue(i, { raw, doc, lines, file: name }));
+    errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    throw new ConfigErrors(errors);
+  }
+  return applyEnv(result.data, file, env);
+}
+
+/** Reads the resolved file (or none) and validates it; throws ConfigErrors. */
+export async function loadConfig(env: Env, path?: string): Promise<MinerConfig> {
+  const file = resolveConfigPath(env, path);
+  if (file === null) return parseConfig("", null, env);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound ? "file not found" : (e as Error).message;
+    throw new ConfigErrors([
+      new ConfigError(file, null, null, "", `Cannot read config: ${why}`, { cause: e }),
+    ]);
+  }
+  return parseConfig(text, file, env);
+}
+
+/** The one place that reads the process environment. */
+export function loadConfigFromEnv(path?: string): Promise<MinerConfig> {
+  return loadConfig(Deno.env.toObject(), path);
+}
+
+/** The effective config as YAML, secrets masked, with where it came from as comments. */
+export function formatEffectiveConfig(cfg: MinerConfig): string {
+  const { runtime, ...file } = cfg;
+  const masked = { ...file, huggingface: { ...file.huggingface, token: file.huggingface.token && "***" } };
+  const devices = runtime.visibleDevices === null
+    ? "unset"
+    : JSON.stringify(runtime.visibleDevices.join(","));
+  return `# config file: ${runtime.configFile ?? "none (embedded defaults)"}\n` +
+    `# CUDA_VISIBLE_DEVICES: ${devices}\n` + stringify(masked);
+}
+
+function applyEnv(data: FileConfig, file: string | null, env: Env): MinerConfig {
+  const nonEmpty = (v: string | undefined) => (v ? v : undefined);
+  const token = nonEmpty(env.HF_TOKEN) ?? nonEmpty(env.HUGGINGFACE_TOKEN) ?? data.huggingface.token;
+  const walletPath = expandHome(nonEmpty(env.BT_WALLET_PATH) ?? data.wallet.path, env);
+  return {
+    ...data,
+    wallet: { ...data.wallet, path: walletPath },
+    huggingface: { ...data.huggingface, token },
+    runtime: { configFile: file, visibleDevices: parseVisibleDevices(env.CUDA_VISIBLE_DEVICES) },
+  };
+}
+
+function expandHome(path: string, env: Env): string {
+  const home = env.HOME ?? env.USERPROFILE;
+  return home && (path === "~" || path.startsWith("~/")) ? home + path.slice(1) : path;
+}
+
+function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+type Path = readonly PropertyKey[];
+type Source = { raw: unknown; doc: Document; lines: LineCounter; file: string };
+
+function describeIssue(issue: z.core.$ZodIssue, { raw, doc, lines, file }: Source): ConfigError[] {
+  const at = (path: Path) => lines.linePos(locate(doc, path) ?? 0);
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => {
+      const { line, col } = at([...issue.path, key]);
+      const hint = suggest(key, knownKeys(issue.path));
+      const detail = `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ""}`;
+      return new ConfigError(file, line, col, keyPath(issue.path), detail);
+    });
+  }
+  const value = valueAt(raw, issue.path);
+  const expected = issue.code === "invalid_type" && issue.expected === "object" ? "a mapping" : issue.message;
+  // A mistyped secret is still a secret: say what kind of value it is, never the value.
+  const hide = issue.path.at(-1) === "token" && value !== "" && typeof value !== "object";
+  const got = hide
+    ? `a ${typeof value} (hidden)`
+    : describeValue(value, doc.getIn(issue.path as unknown[], true));
+  const { line, col } = at(issue.path);
+  return [new ConfigError(file, line, col, keyPath(issue.path), `expected ${expected}, got ${got}`)];
+}
+
+/** `miner.devices[1]`: the path as the operator would write it. */
+function keyPath(path: Path): string {
+  return path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+}
+
+/** Offset of the key for a mapping entry (as in `12:3` for `  max_queue_size: ten`), of the item in a list. */
+function locate(doc: Document, path: Path): number | null {
+  let node: unknown = doc.contents;
+  let pos: number | null = (doc.contents as Node | null)?.range?.[0] ?? null;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
+      if (!pair) break;
+      pos = (pair.key as Node).range?.[0] ?? pos;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === "number" && node.items[seg]) {
+      node = node.items[seg];
+      pos = (node as Node).range?.[0] ?? pos;
+    } else break;
+  }
+  return pos;
+}
+
+function valueAt(raw: unknown, path: Path): unknown {
+  let v: unknown = raw;
+  for (const seg of path) {
+    v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[seg] : undefined;
+  }
+  return v;
+}
+
+function describeValue(value: unknown, node: unknown): string {
+  if (value == null) return value === null && !(isScalar(node) && node.source === "") ? "null" : "no value";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  return JSON.stringify(value) ?? String(value);
+}
+
+// The defaults hold every section, so their keys are the keys the schema knows at each level.
+function knownKeys(path: Path): string[] {
+  const defaults = valueAt(ConfigSchema.parse({}), path);
+  return defaults && typeof defaults === "object" && !Array.isArray(defaults) ? Object.keys(defaults) : [];
+}
+
+function suggest(key: string, candidates: string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const c of candidates) {
+    const prefix = key.length >= 3 && (c.startsWith(key) || key.startsWith(c));
+    const d = prefix ? 1 : editDistance(key.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}

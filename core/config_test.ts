@@ -1,0 +1,223 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import {
+  ConfigSchema,
+  formatEffectiveConfig,
+  loadConfig,
+  parseConfig,
+  parseVisibleDevices,
+  resolveConfigPath,
+} from "./config.ts";
+import { ConfigError, ConfigErrors } from "./errors.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+const HOME = { HOME: "/home/miner" };
+
+/** The located messages parseConfig throws for `text`, in order. */
+function problems(text: string, file = "config.yml"): string[] {
+  try {
+    parseConfig(text, file, HOME);
+  } catch (e) {
+    assert.ok(e instanceof ConfigErrors, `expected ConfigErrors, got ${e}`);
+    assert.ok(e.errors.every((x) => x instanceof ConfigError && x.name === "ConfigError"));
+    return e.errors.map((x) => x.message);
+  }
+  assert.fail("expected the config to be rejected");
+}
+
+function keysOf(value: unknown, prefix = ""): string[] {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return [prefix];
+  return Object.entries(value).flatMap(([k, v]) => keysOf(v, prefix ? `${prefix}.${k}` : k));
+}
+
+Deno.test("parseConfig() accepts config.example.yml, which holds every key at its default", async () => {
+  const text = await Deno.readTextFile(`${root}/config.example.yml`);
+  const cfg = parseConfig(text, "config.example.yml", HOME);
+  const example = parse(text);
+  assert.deepEqual(keysOf(example).sort(), keysOf(ConfigSchema.parse({})).sort());
+  assert.deepEqual(ConfigSchema.parse(example), ConfigSchema.parse({}));
+  assert.equal(cfg.wallet.path, "/home/miner/.bittensor/wallets");
+});
+
+Deno.test("parseConfig() gives the embedded defaults when the file is empty", () => {
+  const cfg = parseConfig("", null, {});
+  assert.equal(cfg.bittensor.netuid, 119);
+  assert.equal(cfg.axon.port, 8001);
+  assert.equal(cfg.axon.external_ip, null);
+  assert.equal(cfg.training.image.base_model, "black-forest-labs/FLUX.1-dev");
+  assert.equal(cfg.logging.level, "info");
+  assert.equal(cfg.huggingface.token, null);
+  assert.deepEqual(cfg.runtime, { configFile: null, visibleDevices: null });
+});
+
+Deno.test("parseConfig() locates a wrong type at its key: line 12, column 3", () => {
+  const text = "# comment\nwallet:\n  name: a\n" + "\n".repeat(7) + "miner:\n  max_queue_size: ten\n";
+  assert.deepEqual(problems(text), [
+    'config.yml:12:3 miner.max_queue_size: expected a positive integer, got "ten"',
+  ]);
+});
+
+Deno.test("parseConfig() reports bad YAML with the yaml library's line and column", () => {
+  assert.deepEqual(problems("miner:\n  devices: [0, 1\naxon:\n  port: 1\n"), [
+    "config.yml:3:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+  ]);
+  assert.deepEqual(problems("axon:\n  port: 1\n  port: 2\n"), [
+    "config.yml:3:3: invalid YAML: Map keys must be unique",
+  ]);
+});
+
+Deno.test("parseConfig() reports a required value left empty or null", () => {
+  assert.deepEqual(problems("axon:\n  enabled: true\n  port:\n"), [
+    "config.yml:3:3 axon.port: expected an integer from 1 to 65535, got no value",
+  ]);
+  assert.deepEqual(problems("axon:\n  port: null\n"), [
+    "config.yml:2:3 axon.port: expected an integer from 1 to 65535, got null",
+  ]);
+});
+
+Deno.test("parseConfig() reports unknown keys at the key, with a suggestion when one is close", () => {
+  assert.deepEqual(problems("miner:\n  max_queue: 3\n  colour: red\nbitensor: {}\n"), [
+    'config.yml:2:3 miner: unknown key "max_queue" (did you mean "max_queue_size"?)',
+    'config.yml:3:3 miner: unknown key "colour"',
+    'config.yml:4:1: unknown key "bitensor" (did you mean "bittensor"?)',
+  ]);
+});
+
+Deno.test("parseConfig() reports bad URLs, enums, booleans, IPs and list items in human terms", () => {
+  const text = [
+    "huggingface:",
+    "  hub_url: huggingface.co",
+    "  private: yes please",
+    "bittensor:",
+    "  chain_endpoint: https://entrypoint-finney.opentensor.ai",
+    "logging:",
+    "  level: verbose",
+    "axon:",
+    "  external_ip: 1.2.3",
+    "miner:",
+    "  devices: [0, -1]",
+    "training: 5",
+  ].join("\n");
+  assert.deepEqual(problems(text), [
+    'config.yml:2:3 huggingface.hub_url: expected a URL such as "https://…", got "huggingface.co"',
+    'config.yml:3:3 huggingface.private: expected a boolean (true or false), got "yes please"',
+    'config.yml:5:3 bittensor.chain_endpoint: expected a URL such as "wss://…", ' +
+    'got "https://entrypoint-finney.opentensor.ai"',
+    'config.yml:7:3 logging.level: expected one of "debug", "info", "warning", "error", got "verbose"',
+    'config.yml:9:3 axon.external_ip: expected an IP address such as "0.0.0.0", got "1.2.3"',
+    "config.yml:11:16 miner.devices[1]: expected a GPU index (a non-negative integer), got -1",
+    "config.yml:12:1 training: expected a mapping, got 5",
+  ]);
+});
+
+Deno.test("parseConfig() never echoes a mistyped token", () => {
+  assert.deepEqual(problems("huggingface:\n  token: 123456789\n"), [
+    "config.yml:2:3 huggingface.token: expected a token string or null, got a number (hidden)",
+  ]);
+});
+
+Deno.test("parseConfig() rejects a file that is not a mapping", () => {
+  assert.deepEqual(problems("- a\n- b\n"), ["config.yml:1:1: expected a mapping, got a list"]);
+});
+
+Deno.test("parseConfig() lets HF_TOKEN win over HUGGINGFACE_TOKEN over the file", () => {
+  const text = "huggingface:\n  token: hf_from_file\n";
+  const token = (env: Record<string, string>) => parseConfig(text, "c.yml", env).huggingface.token;
+  assert.equal(token({}), "hf_from_file");
+  assert.equal(token({ HUGGINGFACE_TOKEN: "hf_b" }), "hf_b");
+  assert.equal(token({ HF_TOKEN: "hf_a", HUGGINGFACE_TOKEN: "hf_b" }), "hf_a");
+  assert.equal(token({ HF_TOKEN: "", HUGGINGFACE_TOKEN: "hf_b" }), "hf_b");
+});
+
+Deno.test("parseConfig() expands ~ in wallet.path and lets BT_WALLET_PATH win", () => {
+  assert.equal(parseConfig("wallet:\n  path: ~/w\n", null, HOME).wallet.path, "/home/miner/w");
+  assert.equal(
+    parseConfig("", null, { ...HOME, BT_WALLET_PATH: "/srv/wallets" }).wallet.path,
+    "/srv/wallets",
+  );
+});
+
+Deno.test("parseVisibleDevices() reads CUDA_VISIBLE_DEVICES as CUDA does", () => {
+  assert.equal(parseVisibleDevices(undefined), null);
+  assert.deepEqual(parseVisibleDevices(""), []);
+  assert.deepEqual(parseVisibleDevices("0, 2"), ["0", "2"]);
+  assert.deepEqual(parseVisibleDevices("GPU-8a3c-11,1"), ["GPU-8a3c-11", "1"]);
+  assert.deepEqual(parseVisibleDevices("1,-1,2"), ["1"]);
+  assert.deepEqual(parseConfig("", null, { CUDA_VISIBLE_DEVICES: "3,1" }).runtime.visibleDevices, ["3", "1"]);
+});
+
+Deno.test("resolveConfigPath() prefers the argument, then MINER_CONFIG, then miner/config.yml, then config.yml", () => {
+  const all = () => true;
+  assert.equal(resolveConfigPath({ MINER_CONFIG: "m.yml" }, "arg.yml", all), "arg.yml");
+  assert.equal(resolveConfigPath({ MINER_CONFIG: "m.yml" }, undefined, all), "m.yml");
+  assert.equal(resolveConfigPath({}, undefined, all), "miner/config.yml");
+  assert.equal(resolveConfigPath({}, undefined, (p) => p === "config.yml"), "config.yml");
+  assert.equal(resolveConfigPath({}, undefined, () => false), null);
+});
+
+Deno.test("loadConfig() reads the file MINER_CONFIG names and says when it is missing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/miner.yml`;
+    await Deno.writeTextFile(file, "miner:\n  max_queue_size: 7\n");
+    const cfg = await loadConfig({ MINER_CONFIG: file });
+    assert.equal(cfg.miner.max_queue_size, 7);
+    assert.equal(cfg.runtime.configFile, file);
+    await assert.rejects(
+      () => loadConfig({ MINER_CONFIG: `${dir}/nope.yml` }),
+      (e: unknown) =>
+        e instanceof ConfigErrors && e.message === `${dir}/nope.yml: Cannot read config: file not found`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("formatEffectiveConfig() masks the token and prints YAML that validates again", () => {
+  const cfg = parseConfig("miner:\n  max_queue_size: 9\n", "c.yml", { HF_TOKEN: "hf_secretsecretsecret" });
+  const out = formatEffectiveConfig(cfg);
+  assert.ok(!out.includes("hf_secretsecretsecret"));
+  assert.match(out, /token: "\*\*\*"/);
+  assert.match(out, /^# config file: c\.yml$/m);
+  const again = parseConfig(out, "out.yml", {});
+  assert.equal(again.miner.max_queue_size, 9);
+  assert.equal(
+    parseConfig(formatEffectiveConfig(parseConfig("", null, {})), null, {}).huggingface.token,
+    null,
+  );
+});
+
+async function checkConfig(args: string[]) {
+  const script = `${root}/core/testdata/check_config.ts`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    cwd: `${root}/core/testdata`,
+    env: { HF_TOKEN: "hf_abcdefghijklmnopqrstuvwxyz" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("loadConfigOrExit() exits 2 with every located problem and no stack trace", async () => {
+  const { code, stderr, stdout } = await checkConfig(["bad_config.yml"]);
+  assert.equal(code, 2);
+  assert.equal(stdout, "");
+  assert.deepEqual(stderr.trim().split("\n"), [
+    'bad_config.yml:5:3 miner.max_queue_size: expected a positive integer, got "ten"',
+    'bad_config.yml:6:3 miner: unknown key "max_queue" (did you mean "max_queue_size"?)',
+    'bad_config.yml:8:3 huggingface.hub_url: expected a URL such as "https://…", got "huggingface.co"',
+    "bad_config.yml:10:3 axon.port: expected an integer from 1 to 65535, got no value",
+  ]);
+  assert.doesNotMatch(stderr, /^\s+at /m);
+});
+
+Deno.test("loadConfigOrExit() returns the config of a valid file, token masked when printed", async () => {
+  const { code, stdout } = await checkConfig(["../../config.example.yml"]);
+  assert.equal(code, 0);
+  assert.match(stdout, /^# config file: \.\.\/\.\.\/config\.example\.yml$/m);
+  assert.match(stdout, /token: "\*\*\*"/);
+  assert.ok(!stdout.includes("hf_abcdefghijklmnopqrstuvwxyz"));
+});

@@ -1,0 +1,108 @@
+/**
+ * The CLI: argv → config → logging → the actor tree → wait for a signal or an escalation.
+ * Exit codes: 0 clean stop, 1 a supervisor gave up (or a crash), 2 invalid config or usage.
+ */
+import { parseArgs } from "node:util";
+import { loadConfigOrExit } from "./core/cli_config.ts";
+import { formatEffectiveConfig, type MinerConfig } from "./core/config.ts";
+import { setupLogging } from "./core/logging.ts";
+import { runMiner } from "./actors/tree.ts";
+import { minerStatus } from "./core/status.ts";
+import { runLocal } from "./tests/local_network.ts";
+
+const USAGE = `satori-miner: the training node of the Satori network (Bittensor subnet 119)
+
+Usage: deno task <start|local> | deno run -A main.ts <command> [options]
+
+Commands:
+  start          Run the miner (axon on axon.ip:axon.port, training on every visible GPU)
+  local          Run the miner on embedded defaults against a local network and train a tiny task
+  check-config   Validate the config and print the effective values (secrets masked)
+  status         Show whether a miner runs on this data dir and its tasks by state
+
+Options:
+  -c, --config PATH  Config file (default: $MINER_CONFIG, miner/config.yml, config.yml, or embedded defaults)
+      --image        With local: send an image LoRA task too
+  -h, --help         Show this help
+
+Environment: MINER_CONFIG, HF_TOKEN / HUGGINGFACE_TOKEN, CUDA_VISIBLE_DEVICES, BT_WALLET_PATH
+`;
+
+/** Graceful stop must finish within this; a second signal or the deadline forces exit. */
+const STOP_DEADLINE_MS = 60_000;
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: "string", short: "c" },
+        image: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const [command = "start", ...rest] = parsed.positionals;
+  if (parsed.values.help || command === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  if (rest.length > 0) {
+    console.error(`Unexpected argument "${rest[0]}"\n\n${USAGE}`);
+    return 2;
+  }
+  const env = Deno.env.toObject();
+  switch (command) {
+    case "check-config": {
+      const cfg = await loadConfigOrExit(env, parsed.values.config);
+      console.log(formatEffectiveConfig(cfg));
+      return 0;
+    }
+    case "status":
+      console.log(await minerStatus(await loadConfigOrExit(env, parsed.values.config)));
+      return 0;
+    case "start":
+      return await withLogging(await loadConfigOrExit(env, parsed.values.config), (cfg) => runUntilSignal(cfg));
+    case "local":
+      return await runLocal(env, { image: parsed.values.image, configPath: parsed.values.config });
+    default:
+      console.error(`Unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function withLogging(cfg: MinerConfig, run: (cfg: MinerConfig) => Promise<number>): Promise<number> {
+  const secrets = [cfg.huggingface.token].filter((s): s is string => !!s);
+  await using _logging = await setupLogging(cfg.logging, secrets);
+  return await run(cfg);
+}
+
+/** Starts the tree and stops it on SIGINT/SIGTERM; an escalation ends it with exit code 1. */
+async function runUntilSignal(cfg: MinerConfig): Promise<number> {
+  const stopRequested = Promise.withResolvers<Deno.Signal>();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  let signalled = 0;
+  const onSignal = (sig: Deno.Signal) => () => {
+    if (++signalled > 1) {
+      console.error(`Second ${sig}: exiting without a graceful stop`);
+      Deno.exit(130);
+    }
+    stopRequested.resolve(sig);
+  };
+  const handlers = signals.map((s) => [s, onSignal(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  try {
+    return await runMiner(cfg, { stopRequested: stopRequested.promise, stopDeadlineMs: STOP_DEADLINE_MS });
+  } finally {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
