@@ -72,13 +72,16 @@ export function parseKeyfile(path: string, bytes: Uint8Array): Keyfile {
 function jsonErrorPosition(text: string, message: string): number {
   const m = /at position (\d+)/.exec(message);
   if (m) return Number(m[1]);
-  // Only "Unexpected end" means "fine so far": binary-search the first prefix with a real error.
+  // A truncated prefix fails at its very end ("Unexpected end", or a position equal to its length):
+  // binary-search the shortest prefix that fails earlier than that.
   const failsBefore = (n: number) => {
     try {
       JSON.parse(text.slice(0, n));
       return false;
     } catch (e) {
-      return !/Unexpected end of JSON input/.test((e as Error).message);
+      const msg = (e as Error).message;
+      const at = /at position (\d+)/.exec(msg);
+      return !/Unexpected end of JSON input/.test(msg) && (at === null || Number(at[1]) < n);
     }
   };
   let lo = 0, hi = text.length;
