@@ -1,0 +1,1 @@
+"""satori-miner trainer: text and FLUX image LoRA, driven as a subprocess (see README.md)."""

@@ -1,0 +1,25 @@
+"""The one exception the trainer raises on purpose: a stable code (see core/training.ts) and a message."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ErrorCode = Literal[
+    "dataset_invalid",
+    "model_not_found",
+    "oom",
+    "cancelled",
+    "config_invalid",
+    "checkpoint_invalid",
+    "quality_failed",
+    "internal",
+]
+
+
+class TrainerError(Exception):
+    """An expected failure: `main` turns it into one `error` event and exit status 1."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message

@@ -1,0 +1,70 @@
+"""Every stdout event, written by the single `emit()`: one JSON object per line.
+
+EVENT_FIELDS mirrors `TrainerEvent` in core/training.ts (tests check it against
+trainer/schema/events.schema.json); `emit` refuses a field set that differs, so a drift fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from typing import IO, Any
+
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "started": (
+        "task_id",
+        "kind",
+        "device",
+        "precision",
+        "total_steps",
+        "start_step",
+        "train_samples",
+        "eval_samples",
+        "trainable_params",
+    ),
+    "progress": ("step", "total", "loss", "lr", "samples_per_s", "tokens_per_s", "eta_s", "gpu_mem_mb"),
+    "checkpoint": ("step", "path"),
+    "eval": ("step", "eval_loss", "perplexity"),
+    "quality": ("passed", "metric", "base", "adapter", "threshold", "detail", "samples"),
+    "done": ("artifacts", "metrics", "quality"),
+    "error": ("code", "message"),
+}
+
+_stream: IO[str] | None = None
+
+
+def claim_stdout() -> None:
+    """Keep the real stdout for events and point fd 1 (and `print`) at stderr, so no library can
+    write a stray line into the event stream."""
+    global _stream
+    if _stream is not None:
+        return
+    sys.stdout.flush()
+    _stream = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+def json_number(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: those become null where the schema allows it."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def emit(type_: str, **fields: Any) -> dict[str, Any]:
+    """Write one event line on the event stream (stdout) and return it."""
+    expected = EVENT_FIELDS.get(type_)
+    if expected is None:
+        raise ValueError(f"Cannot emit event {type_!r}: unknown type")
+    if set(fields) != set(expected):
+        raise ValueError(f"Cannot emit event {type_!r}: fields {sorted(fields)} differ from {sorted(expected)}")
+    event = {"type": type_, "time": time.time(), **fields}
+    line = json.dumps(event, allow_nan=False, separators=(",", ":"))
+    stream = _stream if _stream is not None else sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+    return event

@@ -1,0 +1,395 @@
+"""FLUX image LoRA with diffusers + peft, following diffusers' train_dreambooth_lora_flux: latents and text
+embeddings are cached once, the text encoders are then freed and the VAE moved off the GPU; the LoRA sits
+on the transformer's attention projections and learns the flow-matching target (noise - latents) on
+packed latents. 24 GB mode: `quantization` nf4 (bitsandbytes) or fp8 (diffusers layerwise casting)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint, data, image_data
+from .config import ImageTrainingSpec, spec_to_dict
+from .errors import TrainerError
+from .events import emit
+from .flux_lora import TARGETS, kohya_state_dict, quantization_config
+from .loop import LoopResult, train_loop
+from .output import Staging
+from .quality import image_quality
+from .util import Cancel, pick_device, pick_dtype, rng_state, seed_all, set_rng_state
+
+log = logging.getLogger("trainer")
+LORA_FILE = "pytorch_lora_weights.safetensors"
+KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
+FINAL = (LORA_FILE, KOHYA_FILE, "metrics.json", "training_args.json")
+EVAL_SIGMAS = (0.25, 0.5, 0.75)
+
+
+class ImageSession:
+    def __init__(self, spec: ImageTrainingSpec, dataset: Path, out: Path) -> None:
+        self.spec = spec
+        self.hp = spec.hyperparameters
+        self.dataset = dataset
+        self.out = out
+        self.device = pick_device()
+        self.precision, self.dtype = pick_dtype(self.hp.precision, self.device)
+        self.quant = quantization_config(self.hp.quantization, self.device, self.dtype)
+        self.fingerprint = checkpoint.fingerprint(spec_to_dict(spec))
+        self.start = 0
+        self.last_saved = -1
+        self.base_eval: float | None = None
+        self.started_at = time.time()
+
+    # ---- caching -----------------------------------------------------------------------------------------
+    def prepare(self, resume: bool) -> None:
+        hp = self.hp
+        seed_all(hp.seed)
+        items = image_data.list_items(self.dataset, self.spec.dataset)
+        options = image_data.buckets(hp.resolution)
+        pixels = [image_data.load_pixels(item, options) for item in items]
+        train_idx, eval_idx = data.split(len(items), self.spec.dataset.eval_fraction, hp.seed)
+        self._cache(items, pixels)
+        self.train = [self.cached[i] for i in train_idx]
+        self.eval = [self.cached[i] for i in eval_idx]
+        self.shapes = [tuple(c["mean"].shape[-2:]) for c in self.train]
+        self.batches_per_epoch = image_data.batches_per_epoch(self.shapes, hp.batch_size)
+        if hp.max_steps is not None:
+            self.total = hp.max_steps
+        else:
+            self.total = max(1, math.ceil((hp.epochs or 1) * self.batches_per_epoch / hp.gradient_accumulation))
+        self._load_transformer()
+        trainable = [p for p in self.transformer.parameters() if p.requires_grad]
+        self.trainable_params = sum(p.numel() for p in trainable)
+        self.optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=1e-4)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        self._order_epoch, self._order = -1, []
+        if resume:
+            self._restore()
+
+    def _cache(self, items: list[image_data.ImageItem], pixels: list[torch.Tensor]) -> None:
+        from diffusers import FluxPipeline
+
+        try:
+            pipe = FluxPipeline.from_pretrained(self.spec.base_model, transformer=None, dtype=self.dtype)
+        except (OSError, ValueError) as err:
+            raise TrainerError("model_not_found", f"Cannot load base model {self.spec.base_model!r}: {err}") from err
+        pipe.to(self.device)
+        self.max_seq = min(512, int(getattr(pipe.tokenizer_2, "model_max_length", 512) or 512))
+        self.vae_scale_factor = pipe.vae_scale_factor
+        self.scheduler = pipe.scheduler
+        self.vae = pipe.vae
+        embeds: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        with torch.no_grad():
+            for text in {*(i.caption for i in items), *self.spec.quality.prompts}:
+                pe, pooled, ids = pipe.encode_prompt(
+                    prompt=text, prompt_2=None, device=self.device, max_sequence_length=self.max_seq
+                )
+                embeds[text] = (pe.cpu(), pooled.cpu(), ids.cpu())
+            self.cached = []
+            for item, px in zip(items, pixels, strict=True):
+                dist = self.vae.encode(px[None].to(self.device, self.vae.dtype)).latent_dist
+                self.cached.append(
+                    {"mean": dist.mean[0].cpu(), "std": dist.std[0].cpu(), "embeds": embeds[item.caption]}
+                )
+        self.prompt_embeds = [embeds[p] for p in self.spec.quality.prompts]
+        pipe.text_encoder = pipe.text_encoder_2 = None
+        del pipe
+        self.vae.to("cpu")
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _load_transformer(self) -> None:
+        from diffusers import FluxTransformer2DModel
+        from peft import LoraConfig
+
+        hp = self.hp
+        try:
+            model = FluxTransformer2DModel.from_pretrained(
+                self.spec.base_model, subfolder="transformer", dtype=self.dtype, quantization_config=self.quant
+            )
+        except (OSError, ValueError) as err:
+            raise TrainerError(
+                "model_not_found", f"Cannot load FLUX transformer of {self.spec.base_model!r}: {err}"
+            ) from err
+        model.requires_grad_(False)
+        if hp.quantization == "fp8":  # cast to fp8 storage on the CPU, before the move, so bf16 never hits the GPU
+            model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
+        if self.quant is None:
+            model.to(self.device)
+        if hp.quantization == "nf4":
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        if hp.gradient_checkpointing:
+            model.enable_gradient_checkpointing()
+        lora = LoraConfig(
+            r=hp.rank,
+            lora_alpha=hp.alpha,
+            lora_dropout=hp.dropout,
+            init_lora_weights="gaussian",
+            target_modules=hp.target_modules or TARGETS,
+        )
+        try:
+            model.add_adapter(lora)
+        except ValueError as err:
+            raise TrainerError(
+                "config_invalid", f"Cannot add LoRA (target_modules {hp.target_modules!r}): {err}"
+            ) from err
+        for p in model.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()
+        model.train()
+        self.transformer = model
+
+    def _restore(self) -> None:
+        from peft import set_peft_model_state_dict
+
+        found = checkpoint.load_latest(self.out, self.fingerprint)
+        if found is None:
+            log.info("--resume given but no checkpoint in %s: starting from step 0", self.out)
+            return
+        meta, adapter, opt, rng = found
+        set_peft_model_state_dict(self.transformer, adapter)
+        self.optimizer.load_state_dict(opt["optimizer"])
+        if self.scaler is not None and opt.get("scaler"):
+            self.scaler.load_state_dict(opt["scaler"])
+        set_rng_state(rng)
+        self.start = self.last_saved = int(meta["step"])
+        self.base_eval = meta.get("base_eval_loss")
+
+    # ---- flow matching -----------------------------------------------------------------------------------
+    def flow_loss(
+        self, items: list[dict[str, Any]], noise: torch.Tensor | None = None, sigma: float | None = None
+    ) -> torch.Tensor:
+        from diffusers import FluxPipeline
+
+        dev, dt = self.device, self.dtype
+        mean = torch.stack([it["mean"] for it in items]).to(dev, torch.float32)
+        std = torch.stack([it["std"] for it in items]).to(dev, torch.float32)
+        gen = torch.Generator(device="cpu").manual_seed(self.hp.seed) if noise is None and sigma is not None else None
+        latents = mean if sigma is not None else mean + std * torch.randn_like(mean)
+        latents = (latents - self.vae.config.shift_factor) * self.vae.config.scaling_factor
+        b, c, h, w = latents.shape
+        if noise is None:
+            noise = torch.randn(latents.shape, generator=gen).to(dev) if gen is not None else torch.randn_like(latents)
+        n = self.scheduler.config.num_train_timesteps
+        if sigma is None:
+            indices = (torch.rand(b) * n).long()
+            sigmas = self.scheduler.sigmas[indices].to(dev, torch.float32)
+            timesteps = self.scheduler.timesteps[indices].to(dev)
+        else:
+            sigmas = torch.full((b,), sigma, device=dev)
+            timesteps = sigmas * n
+        s = sigmas.view(b, 1, 1, 1)
+        noisy = (1.0 - s) * latents + s * noise
+        packed = FluxPipeline._pack_latents(noisy.to(dt), b, c, h, w)
+        img_ids = FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, dev, dt)
+        pe = torch.cat([it["embeds"][0] for it in items]).to(dev, dt)
+        pooled = torch.cat([it["embeds"][1] for it in items]).to(dev, dt)
+        txt_ids = items[0]["embeds"][2].to(dev, dt)
+        guidance = (
+            torch.full((b,), self.hp.guidance_scale, device=dev) if self.transformer.config.guidance_embeds else None
+        )
+        pred = self.transformer(
+            hidden_states=packed,
+            timestep=(timesteps / 1000).to(dt),
+            guidance=guidance,
+            pooled_projections=pooled,
+            encoder_hidden_states=pe,
+            txt_ids=txt_ids,
+            img_ids=img_ids,
+            return_dict=False,
+        )[0]
+        pred = FluxPipeline._unpack_latents(
+            pred, h * self.vae_scale_factor, w * self.vae_scale_factor, self.vae_scale_factor
+        )
+        target = noise - latents
+        return ((pred.float() - target.float()) ** 2).reshape(b, -1).mean(1).mean()
+
+    def micro_step(self, index: int) -> tuple[torch.Tensor, int, int | None]:
+        epoch, pos = divmod(index, self.batches_per_epoch)
+        if epoch != self._order_epoch:
+            self._order = image_data.bucket_order(self.shapes, self.hp.batch_size, self.hp.seed, epoch)
+            self._order_epoch = epoch
+        batch = [self.train[i] for i in self._order[pos]]
+        return self.flow_loss(batch), len(batch), None
+
+    @torch.no_grad()
+    def evaluate(self) -> float | None:
+        """Flow-matching loss on the eval split at fixed sigmas and noise (None without an eval split)."""
+        if not self.eval:
+            return None
+        self.transformer.eval()
+        losses = [float(self.flow_loss([c], sigma=s)) for c in self.eval for s in EVAL_SIGMAS]
+        self.transformer.train()
+        return sum(losses) / len(losses)
+
+    def save_checkpoint(self, step: int, rng: dict[str, Any]) -> None:
+        from peft import get_peft_model_state_dict
+
+        if step == self.last_saved:
+            return
+        path = checkpoint.save(
+            self.out,
+            step,
+            get_peft_model_state_dict(self.transformer),
+            {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None},
+            rng,
+            {
+                "kind": "image",
+                "fingerprint": self.fingerprint,
+                "total_steps": self.total,
+                "base_eval_loss": self.base_eval,
+            },
+        )
+        self.last_saved = step
+        emit("checkpoint", step=step, path=str(path.relative_to(self.out)))
+
+    def train_loop(self, cancel: Cancel) -> LoopResult:
+        return train_loop(
+            hp=self.hp,
+            params=self.transformer.parameters(),
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+            micro_step=self.micro_step,
+            start=self.start,
+            total=self.total,
+            device=self.device,
+            cancel=cancel,
+            save_checkpoint=self.save_checkpoint,
+        )
+
+    # ---- results -----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, staging: Staging) -> tuple[list[Any], list[Any], list[str]]:
+        from diffusers import FluxPipeline
+        from PIL import Image
+
+        q = self.spec.quality
+        self.transformer.eval()
+        self.vae.to(self.device)
+        pipe = FluxPipeline(
+            scheduler=self.scheduler, vae=self.vae, text_encoder=None, tokenizer=None,
+            text_encoder_2=None, tokenizer_2=None, transformer=self.transformer,
+        )  # fmt: skip
+        pipe.set_progress_bar_config(disable=True)
+        side = image_data.buckets(self.hp.resolution)[0][0]
+        (staging.dir / "samples").mkdir(exist_ok=True)
+        images: dict[str, list[Any]] = {"base": [], "lora": []}
+        names = []
+        for label in ("base", "lora"):
+            (self.transformer.disable_adapters if label == "base" else self.transformer.enable_adapters)()
+            for i, (pe, pooled, _) in enumerate(self.prompt_embeds):
+                img = pipe(
+                    prompt_embeds=pe.to(self.device, self.dtype),
+                    pooled_prompt_embeds=pooled.to(self.device, self.dtype),
+                    height=side, width=side, num_inference_steps=q.num_inference_steps,
+                    guidance_scale=self.hp.guidance_scale, max_sequence_length=self.max_seq,
+                    generator=torch.Generator(device="cpu").manual_seed(q.seed), output_type="np",
+                ).images[0]  # fmt: skip
+                images[label].append(img)
+                name = f"samples/{label}_{i}.png"
+                safe = (img.clip(0, 1) * 255).round().astype("uint8") if img.size else img
+                Image.fromarray(safe).save(staging.dir / name)
+                names.append(name)
+        self.transformer.enable_adapters()
+        return images["base"], images["lora"], names
+
+    def finish(self, result: LoopResult) -> None:
+        from diffusers import FluxPipeline
+        from peft import get_peft_model_state_dict
+        from safetensors.torch import save_file
+
+        self.save_checkpoint(self.total, rng_state())
+        adapter_eval = self.evaluate()
+        if adapter_eval is not None:
+            emit("eval", step=self.total, eval_loss=adapter_eval, perplexity=None)
+        staging = Staging(self.out, FINAL)
+        base_imgs, lora_imgs, samples = self.sample(staging)
+        quality = image_quality(base_imgs, lora_imgs, self.spec.quality.min_difference, samples)
+        emit("quality", **quality)
+        metrics = {
+            "kind": "image",
+            "steps": self.total,
+            "steps_this_run": len(result.step_seconds),
+            "resumed_from_step": self.start,
+            "train_loss_first": result.losses[0] if result.losses else None,
+            "train_loss_last": result.losses[-1] if result.losses else None,
+            "eval_loss": adapter_eval,
+            "base_eval_loss": self.base_eval,
+            "train_samples": len(self.train),
+            "eval_samples": len(self.eval),
+            "seconds_per_step": sum(result.step_seconds) / len(result.step_seconds) if result.step_seconds else None,
+            "runtime_s": time.time() - self.started_at,
+            "quality_passed": quality["passed"],
+            "quality_mean_abs_pixel_diff": quality["adapter"],
+            "device": str(self.device),
+            "precision": self.precision,
+            "quantization": self.hp.quantization,
+        }
+        staging.write_json("metrics.json", metrics)
+        if not quality["passed"]:
+            staging.fail(["metrics.json", *samples])
+            raise TrainerError("quality_failed", f"LoRA failed the quality check: {quality['detail']}")
+        lora = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(self.transformer).items()}
+        FluxPipeline.save_lora_weights(staging.dir, transformer_lora_layers=lora, weight_name=LORA_FILE)
+        meta = {
+            "ss_network_dim": str(self.hp.rank),
+            "ss_network_alpha": str(self.hp.alpha),
+            "ss_base_model": self.spec.base_model,
+        }
+        save_file(kohya_state_dict(lora, self.hp.alpha), str(staging.dir / KOHYA_FILE), metadata=meta)
+        staging.write_json("training_args.json", self.training_args())
+        artifacts = staging.commit([*FINAL, *samples])
+        checkpoint.remove_all(self.out)
+        emit("done", artifacts=artifacts, metrics=metrics, quality=quality)
+
+    def training_args(self) -> dict[str, Any]:
+        import diffusers
+        import peft
+
+        return {
+            "spec": spec_to_dict(self.spec),
+            "resolved": {
+                "device": str(self.device),
+                "precision": self.precision,
+                "total_steps": self.total,
+                "batches_per_epoch": self.batches_per_epoch,
+                "target_modules": self.hp.target_modules or TARGETS,
+                "buckets": image_data.buckets(self.hp.resolution),
+                "max_sequence_length": self.max_seq,
+                "timestep_sampling": "uniform (weighting_scheme none)",
+            },
+            "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__, "peft": peft.__version__},
+        }
+
+    def emit_started(self) -> None:
+        emit(
+            "started", task_id=self.spec.task_id, kind="image", device=str(self.device), precision=self.precision,
+            total_steps=self.total, start_step=self.start, train_samples=len(self.train),
+            eval_samples=len(self.eval), trainable_params=self.trainable_params,
+        )  # fmt: skip
+
+    def base_evaluation(self) -> None:
+        if self.base_eval is None and self.eval:
+            self.transformer.disable_adapters()
+            self.base_eval = self.evaluate()
+            self.transformer.enable_adapters()
+            if self.base_eval is not None:
+                emit("eval", step=0, eval_loss=self.base_eval, perplexity=None)
+
+
+def run_image(spec: ImageTrainingSpec, dataset: Path, out: Path, resume: bool, cancel: Cancel) -> None:
+    session = ImageSession(spec, dataset, out)
+    session.prepare(resume)
+    session.emit_started()
+    session.base_evaluation()
+    result = session.train_loop(cancel)
+    session.finish(result)

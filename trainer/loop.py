@@ -1,0 +1,112 @@
+"""The optimizer-step loop shared by text and image training: gradient accumulation, LR schedule,
+clipping, fp16 loss scaling, `progress` events, periodic checkpoints and SIGTERM at step boundaries.
+
+`micro_step(index)` runs forward + backward for the index-th micro-batch of the whole run (so data order
+is a pure function of the index) and returns (loss, samples, tokens or None)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+from .config import CommonHyperparameters
+from .errors import TrainerError
+from .events import emit
+from .util import Cancel, gpu_mem_mb, lr_factor, rng_state, set_lr
+
+MicroStep = Callable[[int], tuple[torch.Tensor, int, int | None]]
+MAX_GRAD_NORM = 1.0
+
+
+@dataclass
+class LoopResult:
+    last_step: int
+    losses: list[float] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+    samples: int = 0
+    tokens: int = 0
+
+
+def train_loop(
+    *,
+    hp: CommonHyperparameters,
+    params: Iterable[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    micro_step: MicroStep,
+    start: int,
+    total: int,
+    device: torch.device,
+    cancel: Cancel,
+    save_checkpoint: Callable[[int, dict], None],
+) -> LoopResult:
+    params = [p for p in params if p.requires_grad]
+    accum = hp.gradient_accumulation
+    result = LoopResult(last_step=start)
+    last = time.perf_counter()
+    cancel.armed = True
+    try:
+        for step in range(start, total):
+            rng_at_step = rng_state()
+            loss_sum = torch.zeros((), device=device)
+            samples = 0
+            tokens = 0
+            for micro in range(accum):
+                if cancel.requested:
+                    optimizer.zero_grad(set_to_none=True)
+                    save_checkpoint(step, rng_at_step)
+                    cancel.raise_cancelled(step)
+                loss, n, t = micro_step(step * accum + micro)
+                scaled = loss / accum
+                (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                loss_sum += loss.detach()
+                samples += n
+                tokens += t or 0
+            lr = hp.learning_rate * lr_factor(step, hp.warmup_steps, total, hp.lr_scheduler)
+            set_lr(optimizer, lr)
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            done = step + 1
+            mean_loss = loss_sum.item() / accum
+            if not math.isfinite(mean_loss):
+                raise TrainerError("quality_failed", f"Training diverged: loss is {mean_loss} at step {done}")
+            now = time.perf_counter()
+            seconds = max(now - last, 1e-9)
+            last = now
+            result.last_step = done
+            result.losses.append(mean_loss)
+            result.step_seconds.append(seconds)
+            result.samples += samples
+            result.tokens += tokens
+            avg = sum(result.step_seconds[-20:]) / len(result.step_seconds[-20:])
+            emit(
+                "progress",
+                step=done,
+                total=total,
+                loss=mean_loss,
+                lr=lr,
+                samples_per_s=samples / seconds,
+                tokens_per_s=(tokens / seconds) if tokens else None,
+                eta_s=avg * (total - done),
+                gpu_mem_mb=gpu_mem_mb(device),
+            )
+            if hp.checkpoint_every and done % hp.checkpoint_every == 0 and done < total:
+                save_checkpoint(done, rng_state())
+                last = time.perf_counter()
+        if cancel.requested:
+            save_checkpoint(result.last_step, rng_state())
+            cancel.raise_cancelled(result.last_step)
+    finally:
+        cancel.armed = False
+    return result
