@@ -1,0 +1,95 @@
+/**
+ * The request body of a synapse: read with a byte limit, parsed as Python's `json.loads` sees it (ints
+ * vs floats, exact big ints: what the body hash needs), then checked against the synapse's zod schema.
+ * Problems come back as results naming the JSON position or the field (answered 400 / 413).
+ */
+import { parsePyJson, PyFloat, type PyValue } from "./body_hash.ts";
+import { describeZodError, SynapseEnvelope, type SynapseName, SYNAPSES } from "./synapses.ts";
+
+export type BodyProblem = { ok: false; status: 400 | 413; message: string };
+
+/** `/TrainingTask` → "TrainingTask"; null for any other path shape. */
+export function routeName(req: Request): string | null {
+  const path = new URL(req.url).pathname;
+  const m = /^\/([^/]*)$/.exec(path);
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return m[1];
+  }
+}
+
+/** Reads at most `limit` bytes; one more is a 413, whatever content-length said. */
+export async function readBody(
+  req: Request,
+  limit: number,
+): Promise<{ ok: true; text: string } | BodyProblem> {
+  if (!req.body) return { ok: true, text: "" };
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body) {
+    size += chunk.length;
+    if (size > limit) return tooLarge(limit);
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return { ok: true, text: new TextDecoder().decode(all) };
+}
+
+export function tooLarge(limit: number): BodyProblem {
+  return { ok: false, status: 413, message: `Request body is too large: the limit is ${limit} bytes` };
+}
+
+/** `json.loads` of the body, which must be an object. */
+export function parseBody(text: string): { ok: true; py: Record<string, PyValue> } | BodyProblem {
+  let py: PyValue;
+  try {
+    py = parsePyJson(text);
+  } catch (e) {
+    return { ok: false, status: 400, message: `Body is not valid JSON: ${(e as Error).message}` };
+  }
+  if (py === null || typeof py !== "object" || Array.isArray(py) || py instanceof PyFloat) {
+    return { ok: false, status: 400, message: "Body is not a JSON object" };
+  }
+  return { ok: true, py: py as Record<string, PyValue> };
+}
+
+/** The value as plain JSON for zod: floats as numbers, big ints rounded (only TerminalInfo nonces are). */
+export function plain(v: PyValue): unknown {
+  if (v instanceof PyFloat) return v.value;
+  if (typeof v === "bigint") return Number(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === "object") {
+    return Object.fromEntries(Object.entries(v as Record<string, PyValue>).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+export type Fields = {
+  ok: true;
+  /** The synapse's own fields, validated, as plain JSON (for the forward function). */
+  plain: Record<string, unknown>;
+  /** The same fields as sent (exact ints and floats), in declaration order, to echo in the reply. */
+  echo: Record<string, PyValue>;
+};
+
+/** Checks the envelope and the synapse's fields like pydantic would, naming the first bad field. */
+export function validateFields(name: SynapseName, py: Record<string, PyValue>): Fields | BodyProblem {
+  const spec = SYNAPSES[name];
+  const json = plain(py) as Record<string, unknown>;
+  const envelope = SynapseEnvelope.safeParse(json);
+  if (!envelope.success) return { ok: false, status: 400, message: describeZodError(envelope.error) };
+  const fields = spec.fields.safeParse(json);
+  if (!fields.success) return { ok: false, status: 400, message: describeZodError(fields.error) };
+  const echo: Record<string, PyValue> = {};
+  for (const key of Object.keys(spec.fields.shape)) {
+    echo[key] = Object.hasOwn(py, key) ? py[key] : ((spec.defaults as Record<string, string>)[key] ?? null);
+  }
+  return { ok: true, plain: fields.data as Record<string, unknown>, echo };
+}

@@ -1,0 +1,125 @@
+/**
+ * What each synapse does once a request passed blacklist, verify and priority: the forward functions.
+ * They call the miner through injected services (wired to the queue and GPU actors by actors/tree.ts)
+ * and return the reply fields. A refusal (queue full, invalid task, unknown id) is a reply field, not an
+ * HTTP error; a service that throws is a failure, answered 500 by the handler.
+ */
+import { type Task, TaskRequest } from "../../core/task.ts";
+import type { HotkeyFacts } from "./blacklist.ts";
+import {
+  type CapacityReply,
+  describeZodError,
+  type SynapseName,
+  type TaskStatusReply,
+  type TrainingTaskReply,
+} from "./synapses.ts";
+
+export type SubmitResult =
+  | { ok: true; taskId: string; position: number }
+  | { ok: false; reason: string; message: string };
+
+export interface CapacitySnapshot {
+  readonly totalGpus: number;
+  readonly freeGpus: number;
+  /** Total VRAM per GPU in MiB, by GPU index. */
+  readonly vramMb: readonly number[];
+  readonly queueLength: number;
+  readonly queueMax: number;
+}
+
+/** The miner as the axon sees it. Each call may be an `ask` to an actor; none may block on the chain. */
+export interface AxonServices {
+  /** From the ChainActor's cached metagraph. */
+  lookup(hotkey: string): HotkeyFacts | Promise<HotkeyFacts>;
+  submitTask(
+    request: TaskRequest,
+    validator: { hotkey: string; stakeTao: number },
+  ): SubmitResult | Promise<SubmitResult>;
+  taskStatus(taskId: string): Task | null | Promise<Task | null>;
+  capacity(): CapacitySnapshot | Promise<CapacitySnapshot>;
+}
+
+/** Who sent the (verified) request: the hotkey and, for validator-only synapses, its metagraph facts. */
+export interface Caller {
+  readonly hotkey: string;
+  readonly facts: HotkeyFacts | null;
+}
+
+type ReplyFields = TrainingTaskReply | TaskStatusReply | CapacityReply | Record<string, never>;
+
+/** Runs the synapse `name` on its validated fields; returns the reply fields to merge into the synapse. */
+export async function forward(
+  name: SynapseName,
+  fields: Record<string, unknown>,
+  caller: Caller,
+  services: AxonServices,
+): Promise<ReplyFields> {
+  switch (name) {
+    case "Synapse":
+      return {};
+    case "TrainingTask":
+      return await trainingTask(fields.task, caller, services);
+    case "TaskStatus":
+      return taskStatusReply(
+        String(fields.task_id ?? ""),
+        await services.taskStatus(String(fields.task_id ?? "")),
+        caller,
+      );
+    case "Capacity":
+      return capacityReply(await services.capacity());
+  }
+}
+
+async function trainingTask(
+  task: unknown,
+  caller: Caller,
+  services: AxonServices,
+): Promise<TrainingTaskReply> {
+  const refuse = (reason: string, message: string): TrainingTaskReply => ({
+    accepted: false,
+    task_id: null,
+    queue_position: null,
+    reason,
+    message,
+  });
+  if (task === null || task === undefined) return refuse("invalid_task", 'Field "task" is required');
+  const parsed = TaskRequest.safeParse(task);
+  if (!parsed.success) return refuse("invalid_task", describeZodError(parsed.error, ["task"]));
+  const result = await services.submitTask(parsed.data, {
+    hotkey: caller.hotkey,
+    stakeTao: caller.facts?.stakeTao ?? 0,
+  });
+  if (!result.ok) return refuse(result.reason, result.message);
+  return {
+    accepted: true,
+    task_id: result.taskId,
+    queue_position: result.position,
+    reason: null,
+    message: null,
+  };
+}
+
+/** A task another validator sent reads as unknown: its existence is not the caller's business. */
+export function taskStatusReply(taskId: string, task: Task | null, caller: Caller): TaskStatusReply {
+  if (task === null || task.validator_hotkey !== caller.hotkey) {
+    return {
+      state: "not_found",
+      progress: null,
+      result_repo: null,
+      reason: `Task "${taskId}" is not known to this miner`,
+    };
+  }
+  const p = task.progress;
+  const progress = task.state === "done" ? 1 : p && p.total > 0 ? Math.min(1, p.step / p.total) : null;
+  return { state: task.state, progress, result_repo: task.result?.repo_id ?? null, reason: task.reason };
+}
+
+export function capacityReply(c: CapacitySnapshot): CapacityReply {
+  return {
+    total_gpus: c.totalGpus,
+    free_gpus: c.freeGpus,
+    gpu_vram_mb: [...c.vramMb],
+    queue_length: c.queueLength,
+    queue_max: c.queueMax,
+  };
+}
