@@ -143,3 +143,19 @@ export function redactUrl(url: string): string {
 export function assertNever(x: never): never {
   throw new TypeError(`Unexpected message: ${JSON.stringify(x)}`);
 }
+
+/**
+ * The chain cannot host this miner: its hotkey is not registered on the netuid, the subnet does not exist,
+ * or the runtime lacks what the miner calls. The message says how to fix it (often a btcli command).
+ */
+export class ChainError extends Error {
+  override name = "ChainError";
+  constructor(
+    readonly reason: "not_registered" | "no_subnet" | "unsupported_runtime",
+    readonly endpoint: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

@@ -107,3 +107,8 @@ export async function discoverDevices(
 export function freeMemoryMb(d: Device): number {
   return d.kind === "cuda" ? d.memoryTotalMb - d.memoryUsedMb : Number.POSITIVE_INFINITY;
 }
+
+/** The stable name of a device in logs, snapshots and actor ids: `cuda:3` or `cpu`. */
+export function deviceKey(d: Device): string {
+  return d.kind === "cuda" ? `cuda:${d.index}` : "cpu";
+}

@@ -16,9 +16,13 @@ export type TrainerRun = {
   resume: boolean;
   /** Extra environment, e.g. CUDA_VISIBLE_DEVICES for the device this run owns. */
   env: Record<string, string>;
+  /** Processes to launch, one per GPU; above 1 the trainer runs under torchrun (data parallel). */
+  nprocs?: number;
   timeLimitMs: number;
   graceMs: number;
   onEvent: (event: TrainerEvent) => void;
+  /** Called once the process exists, with its pid (also its process group id). */
+  onSpawn?: (pid: number) => void;
   /** Non-contract stdout lines and stderr lines, for the log. */
   onDiagnostic?: (line: string) => void;
   signal?: AbortSignal;
@@ -26,21 +30,25 @@ export type TrainerRun = {
 
 export const STDERR_TAIL_LINES = 20;
 
+/**
+ * The argument array after `python`. For N > 1 processes it is `torchrun` run as a module of the same
+ * interpreter (`python -m torch.distributed.run` is what the `torchrun` script does), so the venv's
+ * torch is the one used and no second executable needs to be on PATH.
+ */
+export function trainerArgs(
+  run: Pick<TrainerRun, "taskFile" | "datasetDir" | "outDir" | "resume" | "nprocs">,
+): string[] {
+  const nprocs = run.nprocs ?? 1;
+  const launcher = nprocs > 1
+    ? ["-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", String(nprocs)]
+    : [];
+  const trainer = ["-m", "trainer", "run", "--task", run.taskFile, "--dataset", run.datasetDir];
+  return [...launcher, ...trainer, "--out", run.outDir, ...(run.resume ? ["--resume"] : [])];
+}
+
 export async function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
-  const args = [
-    "-m",
-    "trainer",
-    "run",
-    "--task",
-    run.taskFile,
-    "--dataset",
-    run.datasetDir,
-    "--out",
-    run.outDir,
-  ];
-  if (run.resume) args.push("--resume");
   const child = new Deno.Command(run.python, {
-    args,
+    args: trainerArgs(run),
     cwd: run.trainerRoot,
     env: { PYTHONUNBUFFERED: "1", ...run.env },
     stdin: "null",
@@ -48,6 +56,7 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
     stderr: "piped",
     detached: true, // own session and process group: kill(-pid) reaps DataLoader workers and torchrun ranks
   }).spawn();
+  run.onSpawn?.(child.pid);
 
   const end: RunEnd = {
     done: null,
@@ -105,7 +114,8 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
   return outcomeOf(end);
 }
 
-function signalGroup(pid: number, signal: Deno.Signal): void {
+/** Signals the whole process group led by `pid`; a group that is already gone is not an error. */
+export function signalGroup(pid: number, signal: Deno.Signal): void {
   try {
     Deno.kill(-pid, signal);
   } catch (e) {

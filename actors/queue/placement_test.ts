@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { TrainingSpec } from "../../core/training.ts";
+import { CPU_DEVICE, discoverDevices } from "../gpu/devices.ts";
+import { estimateVramMb, paramsBillionOf, place, unplaceable } from "./placement.ts";
+
+const fixture = (name: string) => Deno.readTextFileSync(new URL(`../gpu/testdata/${name}`, import.meta.url));
+
+/** Puts a fake `nvidia-smi` printing `csv` first on PATH, as on a real box. */
+async function withFakeNvidiaSmi<T>(csv: string, fn: () => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/nvidia-smi`, `#!/bin/sh\ncat <<'CSV'\n${csv}CSV\n`, { mode: 0o755 });
+  const path = Deno.env.get("PATH") ?? "";
+  Deno.env.set("PATH", `${dir}:${path}`);
+  try {
+    return await fn();
+  } finally {
+    Deno.env.set("PATH", path);
+  }
+}
+
+const spec = (model: string, hp: Record<string, unknown> = {}) =>
+  TrainingSpec.parse({ task_id: "t", type: "text", base_model: model, hyperparameters: hp });
+
+Deno.test("paramsBillionOf() reads the size from the model name", () => {
+  assert.equal(paramsBillionOf("meta-llama/Llama-3.1-8B-Instruct"), 8);
+  assert.equal(paramsBillionOf("Qwen/Qwen2.5-0.5B"), 0.5);
+  assert.equal(paramsBillionOf("HuggingFaceTB/SmolLM2-135M"), 0.135);
+  assert.equal(paramsBillionOf("mistralai/Mixtral-8x7B-v0.1"), 56);
+  assert.equal(paramsBillionOf("/models/tiny-llama"), null);
+  assert.equal(paramsBillionOf("gpt2"), null);
+});
+
+Deno.test("estimateVramMb() grows with the model and the batch, and shrinks with gradient checkpointing", () => {
+  const small = estimateVramMb(spec("Qwen2.5-0.5B"));
+  const big = estimateVramMb(spec("Llama-3.1-8B"));
+  assert.ok(small < 4_000 && big > 15_000 && big < 24_000, `${small} ${big}`);
+  assert.ok(estimateVramMb(spec("Llama-3.1-8B", { batch_size: 8 })) > big);
+  assert.ok(
+    estimateVramMb(spec("Llama-3.1-8B", { batch_size: 8, gradient_checkpointing: true })) < big + 5_000,
+  );
+  const flux = TrainingSpec.parse({
+    task_id: "t",
+    type: "image",
+    base_model: "black-forest-labs/FLUX.1-dev",
+  });
+  assert.ok(estimateVramMb(flux) > 40_000);
+});
+
+Deno.test("place() picks the tightest idle cards that fit, skipping a busy one, from nvidia-smi on PATH", async () => {
+  const { devices } = await withFakeNvidiaSmi(
+    fixture("nvidia-smi-8xH100-one-busy.csv"),
+    () => discoverDevices(undefined, null),
+  );
+  assert.equal(devices.length, 8);
+  const need = { gpus: 1, vramMb: 30_000 };
+  assert.deepEqual(place(need, devices)?.map((d) => d.index), [0], "card 3 has only 20 GiB free");
+  assert.deepEqual(
+    place({ gpus: 1, vramMb: 10_000 }, devices)?.map((d) => d.index),
+    [3],
+    "the busy card fits a small task",
+  );
+  assert.deepEqual(place({ gpus: 2, vramMb: 30_000 }, devices)?.map((d) => d.index), [0, 1]);
+  assert.equal(place({ gpus: 8, vramMb: 30_000 }, devices), null, "only 7 cards have room");
+  assert.equal(
+    unplaceable({ gpus: 8, vramMb: 30_000 }, devices),
+    null,
+    "but all 8 could once card 3 frees up",
+  );
+});
+
+Deno.test("place() honours CUDA_VISIBLE_DEVICES subsets and the cpu fallback", async () => {
+  const { devices } = await withFakeNvidiaSmi(
+    fixture("nvidia-smi-2xA100.csv"),
+    () => discoverDevices("1", null),
+  );
+  assert.deepEqual(devices.map((d) => d.index), [1]);
+  assert.equal(place({ gpus: 2, vramMb: 1_000 }, devices), null);
+  assert.match(
+    unplaceable({ gpus: 2, vramMb: 1_000 }, devices) ?? "",
+    /needs 2 devices .* this miner has 1 such \(cuda:1\)/,
+  );
+  const one = await withFakeNvidiaSmi(
+    fixture("nvidia-smi-1x4090.csv"),
+    () => discoverDevices(undefined, null),
+  );
+  assert.match(
+    unplaceable({ gpus: 1, vramMb: 50_000 }, one.devices) ?? "",
+    /needs 1 device with about 50000 MiB/,
+  );
+  assert.deepEqual(place({ gpus: 1, vramMb: 1e9 }, [CPU_DEVICE]), [CPU_DEVICE]);
+});
