@@ -1,7 +1,7 @@
 /**
  * The synapses our axon serves, as zod schemas of their JSON bodies: the bittensor `Synapse` envelope
  * (name, timeout, sizes, dendrite/axon TerminalInfo, computed_body_hash) plus each synapse's own fields.
- * protocol/satori_protocol.py declares the same classes for validators: field names, JSON types and
+ * protocol/satori_protocol/ declares the same classes for validators: field names, JSON types and
  * `hashFields` (the Python `required_hash_fields`) must match. Every field has a default there, so no
  * `bt_header_input_obj_*` headers are needed. Pure, no I/O.
  */

@@ -1,0 +1,132 @@
+/**
+ * protocol/example_validator.py, the README's validator script, run as a subprocess in the .venv-bt
+ * interpreter against our AxonActor on a real socket: it sends the task from a JSON file, follows
+ * TaskStatus through each state and ends with one JSON line and exit code 0 only when the task is done.
+ * The miner behind the axon is a fake that moves the task one state per poll; the full-miner run
+ * against tests/local_network.ts is the lead's CI e2e.
+ */
+import assert from "node:assert/strict";
+import { axonStats, startAxonActor } from "../actors/axon/axon_actor.ts";
+import type { Task } from "../core/task.ts";
+import { runSdk } from "./axon_sdk.ts";
+import { BT_PYTHON } from "./axon_sdk.ts";
+import {
+  FakeMiner,
+  MINER_PHRASE,
+  taskJson,
+  VALIDATOR_FACTS,
+  VALIDATOR_PHRASE,
+  walletFrom,
+} from "./axon_fixtures.ts";
+
+const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
+const STEPS: { state: Task["state"]; step: number }[] = [
+  { state: "queued", step: 0 },
+  { state: "training", step: 1 },
+  { state: "training", step: 2 },
+  { state: "testing", step: 4 },
+  { state: "uploading", step: 4 },
+  { state: "done", step: 4 },
+];
+
+/** Each TaskStatus moves the task one step further (then stays done). */
+class SteppingMiner extends FakeMiner {
+  polls = 0;
+  override taskStatus(taskId: string): Task | null {
+    const task = super.taskStatus(taskId);
+    if (task === null) return null;
+    const { state, step } = STEPS[Math.min(this.polls++, STEPS.length - 1)];
+    const result = state === "done"
+      ? { repo_id: `satori-local/${taskId}`, commit_sha: "c0ffee", artifacts: [], metrics: {} }
+      : null;
+    return { ...task, state, progress: { step, total: 4, loss: 1 }, result };
+  }
+}
+
+async function setup(queueMax: number) {
+  const root = await Deno.makeTempDir({ prefix: "protocol_example_" });
+  const [made] = await runSdk([{
+    op: "make_wallet",
+    root: `${root}/wallets`,
+    name: "validator",
+    hotkey: "default",
+    hotkey_mnemonic: VALIDATOR_PHRASE,
+  }]);
+  const minerWallet = await walletFrom(MINER_PHRASE);
+  const miner = new SteppingMiner();
+  miner.queueMax = queueMax;
+  miner.facts.set(made.hotkey_ss58, VALIDATOR_FACTS);
+  const axon = startAxonActor(
+    { ip: "127.0.0.1", port: 0, maxBodyBytes: 1 << 20, minStakeTao: 1_000 },
+    {
+      wallet: minerWallet,
+      lookup: (h) => miner.lookup(h),
+      submitTask: (r, v) => miner.submitTask(r, v),
+      taskStatus: (id) => miner.taskStatus(id),
+      capacity: () => miner.capacity(),
+    },
+  );
+  const { port } = (await axonStats(axon)).address;
+  await Deno.writeTextFile(`${root}/task.json`, JSON.stringify(taskJson("example-1")));
+  const args = [
+    "protocol/example_validator.py",
+    ...["--axon-ip", "127.0.0.1", "--axon-port", String(port), "--axon-hotkey", minerWallet.hotkey.ss58],
+    ...["--wallet-path", `${root}/wallets`, "--wallet-name", "validator", "--wallet-hotkey", "default"],
+    ...[
+      "--task-json",
+      `${root}/task.json`,
+      "--timeout",
+      "60",
+      "--poll",
+      "0.05",
+      "--external-ip",
+      "127.0.0.2",
+    ],
+  ];
+  return {
+    miner,
+    run: async () => {
+      const out = await new Deno.Command(BT_PYTHON, { args, cwd: ROOT, stdout: "piped", stderr: "piped" })
+        .output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    },
+    [Symbol.asyncDispose]: async () => {
+      await axon.stop();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
+
+Deno.test("example_validator.py follows a task to done and exits 0 with one JSON line", async () => {
+  await using net = await setup(10);
+  const res = await net.run();
+  assert.equal(res.code, 0, res.stderr.slice(-3000));
+  const lines = res.stdout.trim().split("\n");
+  assert.equal(lines.length, 1, res.stdout);
+  assert.deepEqual(JSON.parse(lines[0]), {
+    task_id: "example-1",
+    state: "done",
+    progress: 1,
+    result_repo: "satori-local/example-1",
+    reason: null,
+  });
+  const changes = [...res.stderr.matchAll(/example-1: (\w+)( \d+%)?/g)].map((m) => m[1] + (m[2] ?? ""));
+  assert.deepEqual(changes, [
+    "queued 0%",
+    "training 25%",
+    "training 50%",
+    "testing 100%",
+    "uploading 100%",
+    "done 100%",
+  ]);
+  assert.equal(net.miner.submitted[0].request.id, "example-1");
+});
+
+Deno.test("example_validator.py exits 1 with the reason when the miner refuses the task", async () => {
+  await using net = await setup(0);
+  const res = await net.run();
+  assert.equal(res.code, 1, res.stderr.slice(-3000));
+  const line = JSON.parse(res.stdout.trim());
+  assert.deepEqual([line.state, line.reason], ["refused", "queue_full"]);
+});
