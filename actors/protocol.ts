@@ -63,6 +63,15 @@ export type ChainMsg =
 
 // ── QueueMsg (actors/queue/queue_actor.ts) ─────────────────────────────────────────────────────
 
+/**
+ * A task as the validator sent it (state `received`), taken into the queue's count or refused.
+ * `duplicate`: the id was already accepted; `task` is the stored record, unchanged. `position`: the
+ * 1-based place among the accepted tasks not yet training, in dispatch order (0 once it trains or ended).
+ */
+export type AdmitResult =
+  | { ok: true; task: Task; duplicate: boolean; position: number }
+  | { ok: false; reason: "queue_full" | "deadline" | "unplaceable"; message: string };
+
 /** `duplicate`: the id was already accepted; `task` is the stored record, unchanged. */
 export type EnqueueResult =
   | { ok: true; task: Task; duplicate: boolean }
@@ -80,12 +89,16 @@ export type CancelResult =
 export type QueueSnapshot = {
   /** Highest priority first, then by arrival: the dispatch order. */
   queued: string[];
+  /** Accepted tasks not yet training (waiting for their dataset, or queued): what `max_queue_size` bounds. */
+  admitted: number;
   running: { taskId: string; devices: string[] }[];
   idle: string[];
 };
 
 export type QueueMsg =
+  | { type: "admit"; task: Task; reply: Reply<AdmitResult> }
   | { type: "enqueue"; task: Task; reply: Reply<EnqueueResult> }
+  | { type: "release"; taskId: string }
   | { type: "cancel"; taskId: string; reply: Reply<CancelResult> }
   | { type: "snapshot"; reply: Reply<QueueSnapshot> };
 

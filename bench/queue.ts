@@ -4,8 +4,11 @@
  *     to the `spawned` report (the process exists) and to its first stdout event. The fake trainer
  *     answers at once, so the first figure excludes Python imports and model load; one run of the real
  *     trainer on the tiny model shows what those add.
- *  2. enqueue and dispatch throughput with 10 000 tasks already queued in an on-disk KV store.
- * Run alone: deno run -A bench/queue.ts
+ *  2. enqueue and dispatch throughput with 10 000 tasks already queued in an on-disk KV store, with
+ *     group commit (the default) against the unbatched path (`batchMax: 1`, one commit per write) in
+ *     the same run. Enqueues come from one caller awaiting each reply, then from 256 callers at once
+ *     (the axon serving many validators): group commit can only batch what is waiting together.
+ * Run alone: deno run -A bench/queue.ts [--throughput] (the flag skips the latency part)
  */
 import { CPU_DEVICE, type Device } from "../actors/gpu/devices.ts";
 import { startGpuActor } from "../actors/gpu/gpu_actor.ts";
@@ -21,6 +24,7 @@ import { PYTHON, ROOT, tinyText, tinyTraining, TRAINER_ENV } from "../tests/queu
 const FAKE_PYTHON = new URL("../tests/gpu_fake_python.sh", import.meta.url).pathname;
 const PREFILL = 10_000;
 const OPS = 2_000;
+const CALLERS = 256;
 
 const validated = (id: string, at: number, over: Record<string, unknown> = {}): Task =>
   ["submitDataset", "datasetValidated"].reduce(
@@ -87,36 +91,74 @@ async function kvBaseline(dir: string): Promise<number> {
   return n / ((performance.now() - t) / 1_000);
 }
 
-async function throughput(onDisk: boolean) {
-  const dataDir = await Deno.makeTempDir({ prefix: "bench-queue-" });
-  await using store = await Store.open(onDisk ? `${dataDir}/kv.sqlite3` : undefined);
-  let t = performance.now();
-  for (let i = 0; i < PREFILL; i++) {
-    await store.createTask(transition(validated(`pre-${i}`, 1_000 + i), { type: "enqueue" }, 1_000 + i));
+/** Figures of one throughput run, in ops/s. */
+type Throughput = { sequential: number; concurrent: number; dispatch: number; settle: number; total: number };
+
+/** A store holding `PREFILL` queued tasks, written once and copied for each run. */
+async function prefilled(onDisk: boolean): Promise<() => Promise<Store>> {
+  const dir = await Deno.makeTempDir({ prefix: "bench-queue-" });
+  const path = onDisk ? `${dir}/prefill.sqlite3` : undefined;
+  const store = await Store.open(path);
+  const t = performance.now();
+  const tasks = Array.from(
+    { length: PREFILL },
+    (_, i) => transition(validated(`pre-${i}`, 1_000 + i), { type: "enqueue" }, 1_000 + i),
+  );
+  await store.createTasks(tasks);
+  console.log(`  prefill: ${PREFILL} queued tasks written in ${ms(performance.now() - t)} (batched)`);
+  if (!path) {
+    store.close();
+    return async () => {
+      const s = await Store.open();
+      await s.createTasks(tasks);
+      return s;
+    };
   }
-  console.log(`  prefill: ${PREFILL} queued tasks written in ${ms(performance.now() - t)}`);
+  store.close();
+  let n = 0;
+  return async () => {
+    const copy = `${dir}/run-${n++}.sqlite3`;
+    await Deno.copyFile(path, copy);
+    return await Store.open(copy);
+  };
+}
+
+async function throughput(open: () => Promise<Store>, batchMax: number): Promise<Throughput> {
+  const dataDir = await Deno.makeTempDir({ prefix: "bench-queue-" });
+  await using store = await open();
   // As many idle fake devices as tasks to dispatch, so dispatch alone is measured (no run ends).
   const devices: Device[] = Array.from({ length: OPS }, (_, i) => cudaDevice(i));
   const fakes: FakeGpu[] = devices.map((d) => startFakeGpu(d));
   let gpusUp = false;
-  t = performance.now();
   await using queue = startQueueActor({
     store,
     devices,
     gpu: (d): ActorRef<GpuMsg> | undefined => (gpusUp ? fakes[d.index].ref : undefined),
-    maxQueueSize: PREFILL + OPS + 10,
+    maxQueueSize: PREFILL + 2 * OPS + 10,
     maxAttempts: 1,
     dataDir,
     tickMs: 600_000,
+    batchMax,
   });
   await enqueue(queue, validated("warm-up", 1)); // also waits for recovery to finish
-  console.log(`  recovery: reloaded ${PREFILL} queued tasks in ${ms(performance.now() - t)}`);
 
-  const fresh = Array.from({ length: OPS }, (_, i) => validated(`new-${i}`, 2_000_000 + i)); // not timed
+  const rate = (n: number, t0: number) => n / ((performance.now() - t0) / 1_000);
+  const one = Array.from({ length: OPS }, (_, i) => validated(`one-${i}`, 2_000_000 + i)); // not timed
+  let t = performance.now();
+  for (const task of one) await enqueue(queue, task);
+  const sequential = rate(OPS, t);
+
+  const many = Array.from({ length: OPS }, (_, i) => validated(`many-${i}`, 2_500_000 + i));
   t = performance.now();
-  for (const task of fresh) await enqueue(queue, task);
-  const enqueueS = (performance.now() - t) / 1_000;
-  console.log(`  enqueue:  ${OPS} tasks onto ${PREFILL} queued: ${(OPS / enqueueS).toFixed(0)} ops/s`);
+  let next = 0;
+  const caller = async () => {
+    while (next < many.length) {
+      const r = await enqueue(queue, many[next++], 60_000);
+      if (!r.ok) throw new Error(r.message);
+    }
+  };
+  await Promise.all(Array.from({ length: CALLERS }, caller));
+  const concurrentS = (performance.now() - t) / 1_000;
 
   gpusUp = true;
   const dispatched = () => fakes.reduce((n, f) => n + f.jobs.length, 0);
@@ -124,11 +166,6 @@ async function throughput(onDisk: boolean) {
   await enqueue(queue, validated("kick", 3_000_000), 300_000); // dispatch runs after an enqueue
   while (dispatched() < OPS) await new Promise((r) => setTimeout(r, 5));
   const dispatchS = (performance.now() - t) / 1_000;
-  console.log(
-    `  dispatch: ${dispatched()} tasks from a ${PREFILL + OPS}-deep queue: ${
-      (OPS / dispatchS).toFixed(0)
-    } ops/s`,
-  );
 
   // A full cycle per device: the run ends at once and the task is settled (outbox + trained writes).
   const settled = () => fakes.filter((f) => f.running() === null).length;
@@ -136,15 +173,47 @@ async function throughput(onDisk: boolean) {
   for (const f of fakes) if (f.running()) f.finish(doneOutcome());
   while (settled() < OPS) await new Promise((r) => setTimeout(r, 5));
   await enqueue(queue, validated("sync", 4_000_000), 300_000); // every report before it has been handled
-  const settleS = (performance.now() - t) / 1_000;
-  console.log(
-    `  settle:   ${OPS} finished runs (+ the next dispatches): ${(OPS / settleS).toFixed(0)} ops/s`,
-  );
-  console.log(`  enqueue+dispatch: ${((2 * OPS) / (enqueueS + dispatchS)).toFixed(0)} ops/s (goal ≥ 2000)`);
+  const settle = rate(OPS, t);
   for (const f of fakes) await f.ref.stop();
+  return {
+    sequential,
+    concurrent: OPS / concurrentS,
+    dispatch: OPS / dispatchS,
+    settle,
+    total: (2 * OPS) / (concurrentS + dispatchS),
+  };
 }
 
-export async function benchQueue(): Promise<void> {
+/** Runs the unbatched path and group commit on copies of the same prefilled store; prints both. */
+async function compareThroughput(onDisk: boolean): Promise<void> {
+  const open = await prefilled(onDisk);
+  const base = await throughput(open, 1);
+  const group = await throughput(open, 100);
+  const row = (name: string, k: keyof Throughput) =>
+    console.log(
+      `  ${name.padEnd(44)} ${base[k].toFixed(0).padStart(6)} ${group[k].toFixed(0).padStart(7)}   ×${
+        (group[k] / base[k]).toFixed(2)
+      }`,
+    );
+  console.log(`  ${"ops/s".padEnd(44)} ${"1/commit".padStart(6)} ${"grouped".padStart(7)}   ratio`);
+  row(`enqueue, 1 caller, onto ${PREFILL} queued`, "sequential");
+  row(`enqueue, ${CALLERS} callers`, "concurrent");
+  row(`dispatch from a ${PREFILL + 2 * OPS}-deep queue`, "dispatch");
+  row(`settle (finished runs + next dispatches)`, "settle");
+  row(`enqueue (${CALLERS} callers) + dispatch (goal ≥ 2000)`, "total");
+}
+
+export async function benchQueue(opts: { latency?: boolean } = {}): Promise<void> {
+  if (opts.latency ?? true) await benchLatency();
+  const dir = await Deno.makeTempDir({ prefix: "bench-kv-" });
+  console.log(`baseline: ${(await kvBaseline(dir)).toFixed(0)} sequential KV commits/s on this disk`);
+  console.log(`throughput with ${PREFILL} tasks queued in KV on disk:`);
+  await compareThroughput(true);
+  console.log(`the same with KV in memory (the queue's own cost, without the disk):`);
+  await compareThroughput(false);
+}
+
+async function benchLatency(): Promise<void> {
   console.log("enqueue → trainer process started (fake trainer, 20 runs, median / p95):");
   const fake = await latency(FAKE_PYTHON, { base_model: "fake:ok" }, 20);
   console.log(
@@ -161,12 +230,6 @@ export async function benchQueue(): Promise<void> {
   } catch (e) {
     console.log(`  real trainer skipped: ${(e as Error).message.split("\n")[0]}`);
   }
-  const dir = await Deno.makeTempDir({ prefix: "bench-kv-" });
-  console.log(`baseline: ${(await kvBaseline(dir)).toFixed(0)} sequential KV commits/s on this disk`);
-  console.log(`throughput with ${PREFILL} tasks queued in KV on disk:`);
-  await throughput(true);
-  console.log(`the same with KV in memory (the queue's own cost, without the disk):`);
-  await throughput(false);
 }
 
-if (import.meta.main) await benchQueue();
+if (import.meta.main) await benchQueue({ latency: !Deno.args.includes("--throughput") });

@@ -1,18 +1,28 @@
 /**
- * QueueActor: owns the durable priority queue (Deno KV, mirrored in memory) and which GpuActor runs
- * what. Receives enqueue / cancel / snapshot, the GpuActors' reports, and its own tick (deadlines,
- * dispatch retries). Sends `train` / `cancel` to GpuActors and a "trained" notification upward.
- * A full queue, an unplaceable task or a passed deadline are replies; a store failure crashes it.
+ * QueueActor: owns the durable priority queue (Deno KV, mirrored in memory), `max_queue_size` over
+ * every accepted task not yet training, and which GpuActor runs what. Receives admit / enqueue /
+ * release / cancel / snapshot, the GpuActors' reports, and its own tick (deadlines, dispatch retries).
+ * Sends `train` / `cancel` to GpuActors and a "trained" notification upward. Admits and enqueues
+ * waiting together in the mailbox share one commit (admission.ts). A full queue, an unplaceable task
+ * or a passed deadline are replies; a store failure crashes it.
  */
 import { getLogger } from "@logtape/logtape";
 import { assertNever } from "../../core/errors.ts";
 import { type Task, TERMINAL_STATES, transition } from "../../core/task.ts";
 import { deviceKey } from "../gpu/devices.ts";
 import { cancelRun } from "../gpu/gpu_actor.ts";
-import type { CancelResult, EnqueueResult, GpuMsg, GpuReport, QueueMsg, QueueSnapshot } from "../protocol.ts";
+import type {
+  AdmitResult,
+  CancelResult,
+  EnqueueResult,
+  GpuMsg,
+  GpuReport,
+  QueueMsg,
+  QueueSnapshot,
+} from "../protocol.ts";
 import { type ActorContext, type ActorRef, ask, realClock, spawn } from "../runtime/actor.ts";
-import { needOf, unplaceable } from "./placement.ts";
-import { entryOf, expiredIds, insertEntry, removeEntry } from "./priority.ts";
+import { admittedCount, flush, onAdmit, onEnqueue, release as releaseSlot } from "./admission.ts";
+import { expiredIds, removeEntry } from "./priority.ts";
 import { recover } from "./recovery.ts";
 import {
   dispatch,
@@ -41,8 +51,40 @@ export function startQueueActor(deps: QueueDeps): ActorRef<QueueMsg> {
     clock: deps.clock,
     init: (ctx) => init(deps, ctx),
     handle,
-    onStop: (state) => state.clock.clearTimeout(state.timer),
+    onStop: async (state) => {
+      state.clock.clearTimeout(state.timer);
+      await flush(state);
+    },
   });
+}
+
+/**
+ * Takes a validator's task (state `received`) into the queue's count, stored, or refuses it with a
+ * reason the axon can forward. Idempotent on the task id.
+ */
+export function admit(queue: ActorRef<QueueMsg>, task: Task, timeoutMs = 10_000): Promise<AdmitResult> {
+  if (task.state !== "received") {
+    const id = task.request.id;
+    return Promise.reject(
+      new TypeError(`Cannot admit task "${id}": it is in state "${task.state}", not "received"`),
+    );
+  }
+  return ask(queue, (reply) => ({ type: "admit", task, reply }), { timeoutMs });
+}
+
+/**
+ * Frees the slot of an admitted task that failed or was rejected before it was queued. Fire and
+ * forget: when the queue is down or its mailbox full, the message is dropped, and the queue finds the
+ * slot free anyway (a full queue re-reads its waiting tasks before it refuses; a restart recounts).
+ */
+export function release(queue: ActorRef<QueueMsg> | undefined, taskId: string): void {
+  const refused = queue ? queue.offer({ type: "release", taskId }) : "the queue is down";
+  if (refused) {
+    log.debug("Task {taskId}: release not sent ({why}); the queue recounts", {
+      taskId,
+      why: String(refused),
+    });
+  }
 }
 
 /** Accepts a `dataset_validated` task into the queue, or refuses with a reason the axon can forward. */
@@ -60,9 +102,15 @@ export function queueSnapshot(queue: ActorRef<QueueMsg>): Promise<QueueSnapshot>
 }
 
 async function handle(state: QueueState, msg: Msg): Promise<void> {
+  // The group commit holds only admits and enqueues: anything else sees their writes done.
+  if (msg.type !== "admit" && msg.type !== "enqueue") await flush(state);
   switch (msg.type) {
+    case "admit":
+      return await onAdmit(state, msg.task, msg.reply);
     case "enqueue":
       return await onEnqueue(state, msg.task, msg.reply);
+    case "release":
+      return releaseSlot(state, msg.taskId);
     case "cancel":
       return msg.reply(await cancel(state, msg.taskId, "cancelled"));
     case "snapshot":
@@ -83,6 +131,11 @@ async function init(deps: QueueDeps, { self, clock }: ActorContext<Msg>): Promis
     deps,
     clock: deps.clock ?? clock ?? realClock,
     queued: [],
+    waiting: new Map(),
+    records: new Map(),
+    batch: [],
+    backlog: () => self.mailboxSize,
+    recountedMs: -Infinity,
     running: new Map(),
     busy: new Map(),
     watched: new WeakSet(),
@@ -100,57 +153,15 @@ async function init(deps: QueueDeps, { self, clock }: ActorContext<Msg>): Promis
   return state;
 }
 
-async function onEnqueue(state: QueueState, task: Task, reply: (r: EnqueueResult) => void): Promise<void> {
-  reply(await admit(state, task));
-  await dispatch(state);
-}
-
-async function admit(state: QueueState, given: Task): Promise<EnqueueResult> {
-  const { store, devices, maxQueueSize } = state.deps;
-  const id = given.request.id;
-  const refuse = (reason: "queue_full" | "unplaceable" | "deadline" | "invalid_state", why: string) => ({
-    ok: false as const,
-    reason,
-    message: `Cannot enqueue task "${id}": ${why}`,
-  });
-  const stored = await store.getTask(id);
-  const task = stored ?? given;
-  if (task.state !== "dataset_validated") {
-    if (stored && !["received", "dataset_submitted"].includes(stored.state)) {
-      return { ok: true, task: stored, duplicate: true };
-    }
-    return refuse("invalid_state", `it is in state "${task.state}", not "dataset_validated"`);
-  }
-  const now = state.clock.now();
-  const deadline = task.request.deadline_ms;
-  if (deadline !== null && deadline <= now) {
-    const failed = transition(task, { type: "fail", reason: "deadline" }, now);
-    await (stored ? store.updateTask(id, () => failed) : store.createTask(failed));
-    return refuse("deadline", `its deadline passed ${Math.ceil((now - deadline) / 1000)} s ago`);
-  }
-  const why = unplaceable(needOf(task), devices);
-  if (why) return refuse("unplaceable", why);
-  if (state.queued.length >= maxQueueSize) {
-    return refuse("queue_full", `queue is full (${state.queued.length} of ${maxQueueSize})`);
-  }
-  const queued = stored
-    ? await store.updateTask(id, (t) => transition(t, { type: "enqueue" }, now))
-    : (await store.createTask(transition(task, { type: "enqueue" }, now))).task;
-  insertEntry(state.queued, entryOf(queued));
-  log.info("Queued task {taskId} (priority {priority}, {n} waiting)", {
-    taskId: id,
-    priority: queued.request.priority,
-    n: state.queued.length,
-  });
-  return { ok: true, task: queued, duplicate: false };
-}
-
 /** Fails `taskId` with `reason`; a running trainer is told to stop and its device frees when it has. */
 async function cancel(state: QueueState, taskId: string, reason: string): Promise<CancelResult> {
   const { store, gpu } = state.deps;
   const fail = (t: Task) => transition(t, { type: "fail", reason }, state.clock.now());
   if (removeEntry(state.queued, taskId)) {
-    return { ok: true, task: await store.updateTask(taskId, fail), was: "queued" };
+    const known = state.records.get(taskId);
+    state.records.delete(taskId);
+    const [record] = await store.updateTasks([{ id: taskId, known, change: fail }]);
+    return { ok: true, task: record.task, was: "queued" };
   }
   const run = state.running.get(taskId);
   if (run && !run.stopping) {
@@ -180,6 +191,7 @@ async function cancel(state: QueueState, taskId: string, reason: string): Promis
 function snapshot(state: QueueState): QueueSnapshot {
   return {
     queued: state.queued.map((e) => e.id),
+    admitted: admittedCount(state),
     running: [...state.running.values()].map((r) => ({
       taskId: r.taskId,
       devices: r.devices.map(deviceKey),

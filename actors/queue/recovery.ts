@@ -1,5 +1,6 @@
 /**
- * The QueueActor's start: reload every task from KV and reconcile it with the GpuActors. A task that
+ * The QueueActor's start: reload every task from KV, recount the admitted ones (received …
+ * dataset_validated wait for their dataset and hold a slot), and reconcile with the GpuActors. A task that
  * was `training` keeps running if a live GpuActor still runs it (the queue restarted alone);
  * otherwise (the process died) it goes back to the queue via `requeue` and resumes from its last
  * checkpoint. So nothing is lost and nothing runs twice at once.
@@ -13,6 +14,7 @@ import type { ActorRef } from "../runtime/actor.ts";
 import { type Entry, entryOf } from "./priority.ts";
 import { compareEntries } from "./priority.ts";
 import type { QueueState } from "./runs.ts";
+import { PRE_QUEUE } from "./admission.ts";
 
 const log = getLogger(["satori", "queue"]);
 
@@ -21,9 +23,14 @@ export async function recover(state: QueueState): Promise<GpuReport[]> {
   const { store, devices, gpu } = state.deps;
   const queued: Entry[] = [];
   const training: Task[] = [];
-  for await (const task of store.tasks()) {
-    if (task.state === "queued") queued.push(entryOf(task));
+  for await (const record of store.stampedTasks()) {
+    const { task } = record;
+    if (task.state === "queued") {
+      queued.push(entryOf(task));
+      state.records.set(task.request.id, record);
+    }
     if (task.state === "training") training.push(task);
+    if (PRE_QUEUE.has(task.state)) state.waiting.set(task.request.id, entryOf(task));
   }
   const runningOn = new Map<string, { devices: Device[]; lead: ActorRef<GpuMsg> }>();
   const missed: GpuReport[] = [];
@@ -62,8 +69,12 @@ export async function recover(state: QueueState): Promise<GpuReport[]> {
       for (const d of on.devices) state.busy.set(deviceKey(d), id);
       continue;
     }
-    const task = await store.updateTask(id, (t) => transition(t, { type: "requeue" }, now));
-    queued.push(entryOf(task));
+    const [record] = await store.updateTasks([{
+      id,
+      change: (t) => transition(t, { type: "requeue" }, now),
+    }]);
+    state.records.set(id, record);
+    queued.push(entryOf(record.task));
     log.info(
       "Task {taskId} was training when the miner stopped: back in the queue, it resumes from its checkpoint",
       {
@@ -72,11 +83,15 @@ export async function recover(state: QueueState): Promise<GpuReport[]> {
     );
   }
   state.queued = queued.sort(compareEntries);
-  if (queued.length || training.length) {
-    log.info("Queue recovered {queued} queued tasks ({requeued} interrupted)", {
-      queued: queued.length,
-      requeued: training.length - runningOn.size,
-    });
+  if (queued.length || training.length || state.waiting.size) {
+    log.info(
+      "Queue recovered {queued} queued tasks ({requeued} interrupted), {waiting} awaiting their dataset",
+      {
+        queued: queued.length,
+        waiting: state.waiting.size,
+        requeued: training.length - runningOn.size,
+      },
+    );
   }
   return missed;
 }

@@ -4,14 +4,14 @@
  * ends. Functions of the actor's state, called only from its handler, so they never interleave.
  */
 import { getLogger } from "@logtape/logtape";
-import type { Store } from "../../core/store.ts";
 import { type Task, trainingSpecOf, transition } from "../../core/task.ts";
 import { TransitionError } from "../../core/errors.ts";
 import { type Device, deviceKey } from "../gpu/devices.ts";
 import { train } from "../gpu/gpu_actor.ts";
 import type { DoneEvent, TrainerOutcome } from "../gpu/trainer_events.ts";
-import type { GpuMsg, GpuReport, GpuReporter, TrainStart } from "../protocol.ts";
-import type { ActorRef, Clock } from "../runtime/actor.ts";
+import type { GpuMsg, GpuReport, TrainJob, TrainStart } from "../protocol.ts";
+import type { ActorRef } from "../runtime/actor.ts";
+import type { QueueState, Running } from "./state.ts";
 import { afterRun } from "./outcome.ts";
 import { place } from "./placement.ts";
 import { type Entry, entryOf, insertEntry } from "./priority.ts";
@@ -19,61 +19,7 @@ import { type ProgressEvent, progressLine, stepRate } from "./progress.ts";
 
 const log = getLogger(["satori", "queue"]);
 
-export type Trained = { task: Task; done: DoneEvent; outDir: string };
-
-export type QueueDeps = {
-  store: Store;
-  /** Every device this miner may use, as discovered; placement reads their memory. */
-  devices: Device[];
-  /** The running GpuActor of a device, or undefined while it is down (e.g. `sup.child("gpu:cpu")`). */
-  gpu: (device: Device) => ActorRef<GpuMsg> | undefined;
-  /** `miner.max_queue_size`, `miner.max_attempts`, `miner.data_dir`. */
-  maxQueueSize: number;
-  maxAttempts: number;
-  dataDir: string;
-  /** Where a task's validated dataset lies; default `<dataDir>/datasets/<task-id>`. */
-  datasetDir?: (task: Task) => string;
-  /** A task passed training and its quality check; it is now `uploading` and in the outbox. */
-  onTrained?: (trained: Trained) => void;
-  /** Every report from the GpuActors, for metrics, tests and benchmarks. */
-  onReport?: (report: GpuReport) => void;
-  clock?: Clock;
-  /** Deadline checks and dispatch retries run this often. Default 1000 ms. */
-  tickMs?: number;
-  /** Progress reaches the task record at most this often (and on the last step). Default 5000 ms. */
-  progressWriteMs?: number;
-  /** And the log. Default 10 000 ms. */
-  progressLogMs?: number;
-};
-
-export type Running = {
-  taskId: string;
-  devices: Device[];
-  /** Cancelled or past its deadline: the record is already failed; waiting for the trainer to go. */
-  stopping: boolean;
-  deadlineMs: number | null;
-  /** The GpuActor instance that runs it: a restarted one on the same device is another run's. */
-  lead: ActorRef<GpuMsg> | undefined;
-  last: ProgressEvent | null;
-  wroteMs: number;
-  loggedMs: number;
-};
-
-export type QueueState = {
-  deps: QueueDeps;
-  clock: Clock;
-  queued: Entry[];
-  running: Map<string, Running>;
-  /** device key → task id */
-  busy: Map<string, string>;
-  watched: WeakSet<ActorRef<GpuMsg>>;
-  reporter: GpuReporter;
-  /** Called once per GpuActor instance: tells the queue when it exits. */
-  watch: (key: string, gpu: ActorRef<GpuMsg>) => void;
-  /** Sends the actor its own tick. */
-  kick: () => void;
-  timer: unknown;
-};
+export type { Pending, QueueDeps, QueueState, Running, Trained } from "./state.ts";
 
 export function idleDevices(state: QueueState): Device[] {
   return state.deps.devices.filter((d) => {
@@ -83,33 +29,60 @@ export function idleDevices(state: QueueState): Device[] {
   });
 }
 
-/** Starts every queued task that fits, highest priority first; a big task does not block small ones. */
+/**
+ * Starts every queued task that fits, highest priority first; a big task does not block small ones.
+ * All the `startTraining` writes go in one group commit, then every lead GpuActor is asked at once.
+ */
 export async function dispatch(state: QueueState): Promise<void> {
   let idle = idleDevices(state);
+  const picks: { entry: Entry; devices: Device[] }[] = [];
   for (let i = 0; i < state.queued.length && idle.length > 0; i++) {
     const devices = place(state.queued[i].need, idle);
     if (!devices) continue;
     const [entry] = state.queued.splice(i--, 1);
     idle = idle.filter((d) => !devices.includes(d));
-    await startRun(state, entry, devices);
+    picks.push({ entry, devices });
+  }
+  const size = state.deps.batchMax ?? 100;
+  for (let i = 0; i < picks.length; i += size) await startRuns(state, picks.slice(i, i + size));
+}
+
+async function startRuns(state: QueueState, picks: { entry: Entry; devices: Device[] }[]): Promise<void> {
+  const now = state.clock.now();
+  const moved = new Set<string>();
+  const records = await state.deps.store.updateTasks(picks.map(({ entry: { id } }) => ({
+    id,
+    known: state.records.get(id),
+    change: (t: Task) => {
+      moved.delete(id);
+      if (t.state !== "queued") return null;
+      moved.add(id);
+      return transition(t, { type: "startTraining" }, now);
+    },
+  })));
+  const starts = picks.map(({ entry, devices }, k) => {
+    state.records.delete(entry.id);
+    if (moved.has(entry.id)) return launch(state, entry, devices, records[k].task);
+    const message = new TransitionError(entry.id, records[k].task.state, "startTraining").message;
+    log.warn("Task {taskId} left the queue behind its back: {message}", { taskId: entry.id, message });
+    return Promise.resolve<TrainStart>({ ok: true });
+  });
+  const started = await Promise.all(starts);
+  for (const [k, start] of started.entries()) {
+    if (start.ok) continue;
+    const taskId = picks[k].entry.id;
+    log.warn("Cannot start task {taskId}: {message}; it waits for another device", {
+      taskId,
+      message: start.message,
+    });
+    // The trainer never ran, so this costs no attempt.
+    await finishRun(state, taskId, { ok: false, code: "cancelled", message: start.message });
   }
 }
 
-async function startRun(state: QueueState, entry: Entry, devices: Device[]): Promise<void> {
+/** Records the run and asks its lead GpuActor to start it. */
+function launch(state: QueueState, entry: Entry, devices: Device[], task: Task): Promise<TrainStart> {
   const { deps } = state;
-  let task: Task;
-  try {
-    task = await deps.store.updateTask(
-      entry.id,
-      (t) => transition(t, { type: "startTraining" }, state.clock.now()),
-    );
-  } catch (e) {
-    if (!(e instanceof TransitionError)) throw e;
-    return void log.warn("Task {taskId} left the queue behind its back: {message}", {
-      taskId: entry.id,
-      message: e.message,
-    });
-  }
   const lead = deps.gpu(devices[0]);
   const run: Running = {
     taskId: entry.id,
@@ -123,7 +96,7 @@ async function startRun(state: QueueState, entry: Entry, devices: Device[]): Pro
   };
   state.running.set(entry.id, run);
   for (const d of devices) state.busy.set(deviceKey(d), entry.id);
-  const job = {
+  const job: TrainJob = {
     taskId: entry.id,
     spec: trainingSpecOf(task),
     datasetDir: deps.datasetDir?.(task) ?? `${deps.dataDir}/datasets/${entry.id}`,
@@ -131,21 +104,19 @@ async function startRun(state: QueueState, entry: Entry, devices: Device[]): Pro
     resume: task.history.filter((h) => h.state === "training").length > 1,
     devices,
   };
-  let started: TrainStart;
-  try {
-    if (!lead) throw new Error(`no GpuActor for ${deviceKey(devices[0])}`);
-    state.watch(deviceKey(devices[0]), lead);
-    started = await train(lead, job, state.reporter);
-  } catch (e) {
-    started = { ok: false, reason: "busy", message: (e as Error).message };
+  if (!lead) {
+    return Promise.resolve({
+      ok: false,
+      reason: "busy",
+      message: `no GpuActor for ${deviceKey(devices[0])}`,
+    });
   }
-  if (started.ok) return;
-  log.warn("Cannot start task {taskId}: {message}; it waits for another device", {
-    taskId: entry.id,
-    message: started.message,
-  });
-  // The trainer never ran, so this costs no attempt.
-  await finishRun(state, entry.id, { ok: false, code: "cancelled", message: started.message });
+  state.watch(deviceKey(devices[0]), lead);
+  return train(lead, job, state.reporter).catch((e: Error) => ({
+    ok: false,
+    reason: "busy",
+    message: e.message,
+  }));
 }
 
 export async function onReport(state: QueueState, report: GpuReport): Promise<void> {
@@ -212,19 +183,22 @@ export async function finishRun(state: QueueState, taskId: string, outcome: Trai
       return await trained(state, task, next.done);
     case "retry":
       log.warn("Task {taskId}: {reason}; retrying from its checkpoint", { taskId, reason: next.reason });
-      return requeued(state, await store.updateTask(taskId, (t) => transition(t, { type: "requeue" }, now)));
-    case "requeue": {
-      const back = (t: Task) => ({ ...transition(t, { type: "requeue" }, now), attempts: t.attempts - 1 });
-      return requeued(state, await store.updateTask(taskId, back));
-    }
+      return await requeue(state, taskId, (t) => transition(t, { type: "requeue" }, now));
+    case "requeue":
+      return await requeue(state, taskId, (t) => ({
+        ...transition(t, { type: "requeue" }, now),
+        attempts: t.attempts - 1,
+      }));
     case "fail":
       log.error("Task {taskId} failed: {reason}", { taskId, reason: next.reason });
       await store.updateTask(taskId, (t) => transition(t, { type: "fail", reason: next.reason }, now));
   }
 }
 
-function requeued(state: QueueState, task: Task): void {
-  insertEntry(state.queued, entryOf(task));
+async function requeue(state: QueueState, taskId: string, change: (t: Task) => Task): Promise<void> {
+  const [record] = await state.deps.store.updateTasks([{ id: taskId, change }]);
+  state.records.set(taskId, record);
+  insertEntry(state.queued, entryOf(record.task));
 }
 
 async function trained(state: QueueState, task: Task, done: DoneEvent): Promise<void> {

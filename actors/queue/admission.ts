@@ -1,0 +1,266 @@
+/**
+ * Admission and group commit. The queue owns `miner.max_queue_size` over every accepted task not yet
+ * training (received, dataset_submitted, dataset_validated, queued). `admit` and `enqueue` decide
+ * against the in-memory counts at once, reserving the slot, and leave their write in `state.batch`:
+ * the admits and enqueues already waiting in the mailbox join it, one `kv.atomic()` writes them all
+ * (`flush`), and only then does each caller get its reply. What memory cannot decide alone (an id it
+ * does not know to be new, a full queue, a passed deadline) takes the slow path: flush, read, decide.
+ * A task that fails before it is queued frees its slot by `release`; should that message be lost, a
+ * full queue re-reads its waiting records before refusing, and a restart recounts from KV.
+ */
+import { getLogger } from "@logtape/logtape";
+import type { CreateResult, Stamped } from "../../core/store.ts";
+import { type Task, type TaskState, transition } from "../../core/task.ts";
+import type { AdmitResult, EnqueueResult, Reply } from "../protocol.ts";
+import { needOf, unplaceable } from "./placement.ts";
+import { compareEntries, entryOf, insertEntry, removeEntry } from "./priority.ts";
+import { dispatch } from "./runs.ts";
+import type { QueueState } from "./state.ts";
+
+const log = getLogger(["satori", "queue"]);
+
+/** States of an accepted task whose dataset is not yet validated and queued: it holds a slot. */
+export const PRE_QUEUE: ReadonlySet<TaskState> = new Set([
+  "received",
+  "dataset_submitted",
+  "dataset_validated",
+]);
+
+type Refusal = { ok: false; reason: "queue_full" | "deadline" | "unplaceable"; message: string };
+
+export async function onAdmit(state: QueueState, task: Task, reply: Reply<AdmitResult>): Promise<void> {
+  if (!admitNow(state, task, reply)) {
+    await flush(state);
+    reply(await admitSlow(state, task));
+  }
+  await flushWhenIdle(state);
+}
+
+export async function onEnqueue(state: QueueState, task: Task, reply: Reply<EnqueueResult>): Promise<void> {
+  if (!enqueueNow(state, task, reply)) {
+    await flush(state);
+    reply(await enqueueSlow(state, task));
+    await dispatch(state);
+  }
+  await flushWhenIdle(state);
+}
+
+/** A task left before it was queued (dataset rejected, validation timed out): its slot is free. */
+export function release(state: QueueState, taskId: string): void {
+  if (state.waiting.delete(taskId)) log.debug("Task {taskId} released its queue slot", { taskId });
+}
+
+/** Accepted tasks not yet training, against `miner.max_queue_size`. */
+export function admittedCount(state: QueueState): number {
+  return state.queued.length + state.waiting.size;
+}
+
+/** 1-based place of `id` among the admitted tasks not yet training, in dispatch order; 0 if not there. */
+export function positionOf(state: QueueState, id: string): number {
+  const entry = state.waiting.get(id) ?? state.queued.find((e) => e.id === id);
+  if (!entry) return 0;
+  let before = 0;
+  for (const e of state.queued) if (compareEntries(e, entry) < 0) before++;
+  for (const e of state.waiting.values()) if (compareEntries(e, entry) < 0) before++;
+  return before + 1;
+}
+
+/** Writes the batch in one group commit, then answers each caller and dispatches. */
+export async function flush(state: QueueState): Promise<void> {
+  if (state.batch.length === 0) return;
+  const batch = state.batch;
+  state.batch = [];
+  const creates = batch.filter((p) => p.kind === "create");
+  const updates = batch.filter((p) => p.kind === "update");
+  const [created, updated] = await Promise.all([
+    state.deps.store.createTasks(creates.map((p) => p.task)),
+    state.deps.store.updateTasks(updates.map((p) => p.update)),
+  ]);
+  for (const [k, p] of creates.entries()) await p.done(created[k]);
+  for (const [k, p] of updates.entries()) await p.done(updated[k]);
+  await dispatch(state);
+}
+
+async function flushWhenIdle(state: QueueState): Promise<void> {
+  if (state.backlog() === 0 || state.batch.length >= (state.deps.batchMax ?? 100)) await flush(state);
+}
+
+function pending(state: QueueState, id: string): boolean {
+  return state.batch.some((p) => (p.kind === "create" ? p.task.request.id : p.update.id) === id);
+}
+
+/** Why `task` cannot be accepted now, judged from memory; `counts`: it does not hold a slot yet. */
+function refusalOf(state: QueueState, task: Task, verb: string, counts: boolean): Refusal | null {
+  const { devices, maxQueueSize } = state.deps;
+  const refuse = (reason: Refusal["reason"], why: string): Refusal => ({
+    ok: false,
+    reason,
+    message: `Cannot ${verb} task "${task.request.id}": ${why}`,
+  });
+  const now = state.clock.now();
+  const deadline = task.request.deadline_ms;
+  if (deadline !== null && deadline <= now) {
+    return refuse("deadline", `its deadline passed ${Math.ceil((now - deadline) / 1000)} s ago`);
+  }
+  const why = unplaceable(needOf(task), devices);
+  if (why) return refuse("unplaceable", why);
+  const n = admittedCount(state);
+  return counts && n >= maxQueueSize ? refuse("queue_full", `queue is full (${n} of ${maxQueueSize})`) : null;
+}
+
+/** The fast path of admit; false when it needs the slow one. */
+function admitNow(state: QueueState, task: Task, reply: Reply<AdmitResult>): boolean {
+  const id = task.request.id;
+  if (state.waiting.has(id) || state.records.has(id) || state.running.has(id) || pending(state, id)) {
+    return false;
+  }
+  const refusal = refusalOf(state, task, "accept", true);
+  if (refusal?.reason === "queue_full" && state.waiting.size > 0) return false;
+  if (refusal) return reply(refusal), true;
+  state.waiting.set(id, entryOf(task));
+  state.batch.push({
+    kind: "create",
+    task,
+    done: async (r) => {
+      if (r.ok) return reply({ ok: true, task, duplicate: false, position: positionOf(state, id) });
+      state.waiting.delete(id);
+      reply(await admitSlow(state, task));
+    },
+  });
+  return true;
+}
+
+async function admitSlow(state: QueueState, task: Task): Promise<AdmitResult> {
+  const id = task.request.id;
+  const [record] = await state.deps.store.getTasks([id]);
+  if (record) return duplicateOf(state, record.task);
+  let refusal = refusalOf(state, task, "accept", true);
+  if (refusal?.reason === "queue_full") {
+    await recount(state);
+    refusal = refusalOf(state, task, "accept", true);
+  }
+  if (refusal) return refusal;
+  const created = await state.deps.store.createTask(task);
+  if (!created.ok) return duplicateOf(state, created.task);
+  state.waiting.set(id, entryOf(task));
+  return { ok: true, task, duplicate: false, position: positionOf(state, id) };
+}
+
+function duplicateOf(state: QueueState, stored: Task): AdmitResult {
+  const id = stored.request.id;
+  if (PRE_QUEUE.has(stored.state) && !state.waiting.has(id)) state.waiting.set(id, entryOf(stored));
+  return { ok: true, task: stored, duplicate: true, position: positionOf(state, id) };
+}
+
+/**
+ * Drops waiting tasks that another actor failed or rejected while their `release` went missing. At
+ * most once a second: a burst of refusals on a full queue costs one re-read, not one each.
+ */
+async function recount(state: QueueState): Promise<void> {
+  const now = state.clock.now();
+  if (now - state.recountedMs < 1_000) return;
+  state.recountedMs = now;
+  const ids = [...state.waiting.keys()];
+  const records = await state.deps.store.getTasks(ids);
+  records.forEach((r, k) => {
+    if (!r || !PRE_QUEUE.has(r.task.state)) state.waiting.delete(ids[k]);
+  });
+}
+
+/** The fast path of enqueue; false when it needs the slow one. */
+function enqueueNow(state: QueueState, given: Task, reply: Reply<EnqueueResult>): boolean {
+  const id = given.request.id;
+  if (given.state !== "dataset_validated") return false;
+  if (state.records.has(id) || state.running.has(id) || pending(state, id)) return false;
+  const admitted = state.waiting.get(id);
+  const refusal = refusalOf(state, given, "enqueue", !admitted);
+  if (refusal?.reason === "deadline" || (refusal?.reason === "queue_full" && state.waiting.size > 0)) {
+    return false;
+  }
+  if (refusal) return reply(refusal), true;
+  const now = state.clock.now();
+  const undo = async () => {
+    removeEntry(state.queued, id);
+    reply(await enqueueSlow(state, given));
+  };
+  const queued = (record: Stamped) => {
+    state.records.set(id, record);
+    logQueued(state, record.task);
+    reply({ ok: true, task: record.task, duplicate: false });
+  };
+  if (admitted) {
+    state.waiting.delete(id);
+    insertEntry(state.queued, admitted);
+    const change = (
+      t: Task,
+    ) => (t.state === "dataset_validated" ? transition(t, { type: "enqueue" }, now) : null);
+    const done = async (r: Stamped) => {
+      if (r.task.state === "queued") return queued(r);
+      if (PRE_QUEUE.has(r.task.state)) state.waiting.set(id, admitted);
+      await undo();
+    };
+    state.batch.push({ kind: "update", update: { id, change }, done });
+  } else {
+    const task = transition(given, { type: "enqueue" }, now);
+    insertEntry(state.queued, entryOf(task));
+    const done = async (r: CreateResult) =>
+      r.ok ? queued({ task: r.task, versionstamp: r.versionstamp }) : await undo();
+    state.batch.push({ kind: "create", task, done });
+  }
+  return true;
+}
+
+/** Enqueue decided from the stored record: a duplicate, a wrong state, a passed deadline, a recount. */
+async function enqueueSlow(state: QueueState, given: Task): Promise<EnqueueResult> {
+  const { store } = state.deps;
+  const id = given.request.id;
+  const [record] = await store.getTasks([id]);
+  const task = record?.task ?? given;
+  if (task.state !== "dataset_validated") {
+    if (record && !["received", "dataset_submitted"].includes(task.state)) {
+      return { ok: true, task, duplicate: true };
+    }
+    return {
+      ok: false,
+      reason: "invalid_state",
+      message: `Cannot enqueue task "${id}": it is in state "${task.state}", not "dataset_validated"`,
+    };
+  }
+  const now = state.clock.now();
+  const admitted = state.waiting.has(id);
+  let refusal = refusalOf(state, task, "enqueue", !admitted);
+  if (refusal?.reason === "queue_full") {
+    await recount(state);
+    refusal = refusalOf(state, task, "enqueue", !state.waiting.has(id));
+  }
+  if (refusal?.reason === "deadline") {
+    const failed = transition(task, { type: "fail", reason: "deadline" }, now);
+    await (record
+      ? store.updateTasks([{ id, known: record, change: () => failed }])
+      : store.createTask(failed));
+    state.waiting.delete(id);
+  }
+  if (refusal) return refusal;
+  const enqueue = (t: Task) => transition(t, { type: "enqueue" }, now);
+  let queued: Stamped;
+  if (record) {
+    [queued] = await store.updateTasks([{ id, known: record, change: enqueue }]);
+  } else {
+    const created = await store.createTask(enqueue(given));
+    if (!created.ok) return { ok: true, task: created.task, duplicate: true };
+    queued = { task: created.task, versionstamp: created.versionstamp };
+  }
+  state.waiting.delete(id);
+  state.records.set(id, queued);
+  insertEntry(state.queued, entryOf(queued.task));
+  logQueued(state, queued.task);
+  return { ok: true, task: queued.task, duplicate: false };
+}
+
+function logQueued(state: QueueState, task: Task): void {
+  log.info("Queued task {taskId} (priority {priority}, {n} waiting)", {
+    taskId: task.request.id,
+    priority: task.request.priority,
+    n: state.queued.length,
+  });
+}
