@@ -8,7 +8,7 @@ import { formatEffectiveConfig, type MinerConfig } from "./core/config.ts";
 import { setupLogging } from "./core/logging.ts";
 import { runMiner } from "./actors/tree.ts";
 import { minerStatus } from "./core/status.ts";
-import { runLocal } from "./tests/local_network.ts";
+import { runLocal } from "./tests/local_run.ts";
 
 const USAGE = `satori-miner: the training node of the Satori network (Bittensor subnet 119)
 

@@ -23,3 +23,12 @@ ensure_venv .venv trainer/requirements.txt
 if [ "${1:-}" = "--test" ]; then
   ensure_venv .venv-bt tests/requirements-bt.txt
 fi
+
+# chopsticks (the local Subtensor runtime for `local` and the chain tests) is a tool run from Deno's npm
+# cache; fetch it once here (~280 MB) rather than inside a test's start-up timeout.
+chopsticks_stamp=.venv/.chopsticks-1.5.1
+if [ ! -f "$chopsticks_stamp" ]; then
+  echo "setup: fetching chopsticks 1.5.1 into Deno's npm cache" >&2
+  deno run -A --no-config --no-lock npm:@acala-network/chopsticks@1.5.1 --help >/dev/null
+  touch "$chopsticks_stamp"
+fi

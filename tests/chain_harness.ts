@@ -42,8 +42,10 @@ export function freePort(): number {
  * `deno run -A --no-config --no-lock npm:@acala-network/chopsticks@1.5.1 --help` warms that cache.
  */
 export async function startChopsticks(
-  { port = freePort(), mode = "Instant", timeoutMs = 180_000 }: {
+  { port = freePort(), mode = "Instant", timeoutMs = 180_000, genesis = RAONET_GENESIS }: {
     port?: number;
+    /** A Subtensor chain spec (raw genesis); default the shared raonet spec. */
+    genesis?: string;
     mode?: "Instant" | "Manual" | "Batch";
     timeoutMs?: number;
   } = {},
@@ -58,7 +60,7 @@ export async function startChopsticks(
       "--no-lock",
       CHOPSTICKS,
       "--genesis",
-      RAONET_GENESIS,
+      genesis,
       "--host",
       "127.0.0.1",
     ]

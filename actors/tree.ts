@@ -1,0 +1,199 @@
+/**
+ * The supervisor spec: the one file that draws the actor tree, and `runMiner`, which runs it until a
+ * stop is requested or a supervisor escalates. Children start in order (the chain first, the axon
+ * last: the door opens when everything behind it is up) and stop in reverse.
+ */
+import { getLogger } from "@logtape/logtape";
+import type { MinerConfig } from "../core/config.ts";
+import { Store } from "../core/store.ts";
+import { claimPidFile, storePath } from "../core/status.ts";
+import { loadWallet, type Wallet } from "../core/wallet.ts";
+import { startAxonActor, axonOptions } from "./axon/axon_actor.ts";
+import { lookupHotkey, startChainActor } from "./chain/chain_actor.ts";
+import { acceptTask, capacity, type FlowDeps, onSubmitReport, onTrained, resumeFlow } from "./flow.ts";
+import { type Device, deviceKey, discoverDevices } from "./gpu/devices.ts";
+import { startGpuActor } from "./gpu/gpu_actor.ts";
+import type { ChainMsg, GpuMsg, QueueMsg, SubmitMsg, UploadMsg } from "./protocol.ts";
+import { startQueueActor } from "./queue/queue_actor.ts";
+import { type ActorRef, realClock } from "./runtime/actor.ts";
+import { type ChildSpec, startSupervisor, type Supervisor } from "./runtime/supervisor.ts";
+import { startSubmitActor } from "./submit/submit_actor.ts";
+import { startUploadActor, uploadDepsFrom } from "./upload/upload_actor.ts";
+
+const log = getLogger(["satori", "tree"]);
+
+/** The repo root: where the `trainer` package lives. */
+const TRAINER_ROOT = new URL("..", import.meta.url).pathname;
+const GPU_GRACE_MS = 30_000;
+
+export type MinerParts = { cfg: MinerConfig; store: Store; wallet: Wallet; devices: Device[] };
+
+export type RunOptions = {
+  stopRequested: Promise<unknown>;
+  stopDeadlineMs: number;
+  /** Called once the whole tree is up (local mode sends its task then). */
+  onStarted?: (sup: Supervisor, parts: MinerParts) => void | Promise<void>;
+  /** Extra environment for trainers (local mode: offline HF). */
+  trainerEnv?: Record<string, string>;
+};
+
+/** Runs the miner until `stopRequested` resolves (exit 0) or a supervisor gives up (exit 1). */
+export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<number> {
+  await using _pid = await claimPidFile(cfg);
+  await using store = await Store.open(storePath(cfg));
+  const { wallet, warnings } = await loadWallet({
+    root: cfg.wallet.path,
+    name: cfg.wallet.name,
+    hotkey: cfg.wallet.hotkey,
+    env: Deno.env.toObject(),
+  });
+  for (const w of warnings) log.warn(w);
+  const { devices, note } = await discoverDevices(
+    cfg.runtime.visibleDevices?.join(","),
+    cfg.miner.devices,
+  );
+  if (note) log.warn(note);
+  log.info("Miner {hotkey} on netuid {netuid}: {devices}", {
+    hotkey: wallet.hotkey.ss58,
+    netuid: cfg.bittensor.netuid,
+    devices: devices.map((d) => d.name).join(", "),
+  });
+
+  const parts: MinerParts = { cfg, store, wallet, devices };
+  let sup: Supervisor;
+  try {
+    sup = await startSupervisor(minerSpec(parts, () => sup, opts.trainerEnv ?? {}));
+  } catch (e) {
+    log.error("{error}", { error: (e as Error).message });
+    return 1;
+  }
+  const flow = flowDeps(parts, () => sup);
+  const resumed = await resumeFlow(flow);
+  if (resumed) log.info("Resuming {n} task(s) interrupted by the last stop", { n: resumed });
+  await opts.onStarted?.(sup, parts);
+
+  const ended = await Promise.race([
+    sup.done.then(() => ({ kind: "stopped" as const }), (error) => ({ kind: "escalated" as const, error })),
+    opts.stopRequested.then(() => ({ kind: "stop" as const })),
+  ]);
+  if (ended.kind === "escalated") {
+    log.fatal("{error}", { error: (ended.error as Error).message });
+    return 1;
+  }
+  if (ended.kind === "stop") {
+    log.info("Stopping: children stop in reverse order");
+    const deadline = new Promise<"late">((r) => setTimeout(() => r("late"), opts.stopDeadlineMs));
+    if (await Promise.race([sup.stop(), deadline]) === "late") {
+      log.error("Stop took longer than {ms} ms; exiting anyway", { ms: opts.stopDeadlineMs });
+      return 1;
+    }
+  }
+  log.info("Stopped");
+  return 0;
+}
+
+function flowDeps({ cfg, store, devices }: MinerParts, sup: () => Supervisor): FlowDeps {
+  return {
+    store,
+    clock: realClock,
+    devices,
+    maxQueueSize: cfg.miner.max_queue_size,
+    queue: () => sup()?.child<ActorRef<QueueMsg>>("queue"),
+    submit: () => sup()?.child<ActorRef<SubmitMsg>>("submit"),
+    upload: () => sup()?.child<ActorRef<UploadMsg>>("upload"),
+  };
+}
+
+/** The tree, as data. `sup` is read lazily: children look each other up when a message needs sending. */
+export function minerSpec(parts: MinerParts, sup: () => Supervisor, trainerEnv: Record<string, string>) {
+  const { cfg, store, wallet, devices } = parts;
+  const flow = flowDeps(parts, sup);
+  const chain = () => sup()?.child<ActorRef<ChainMsg>>("chain");
+  let gpus: Supervisor | undefined;
+  const gpuChildren: ChildSpec[] = devices.map((device) => ({
+    id: `gpu:${deviceKey(device)}`,
+    shutdownMs: GPU_GRACE_MS + 10_000,
+    start: () =>
+      startGpuActor({
+        device,
+        dataDir: cfg.miner.data_dir,
+        python: cfg.training.python,
+        trainerRoot: TRAINER_ROOT,
+        timeLimitMs: cfg.miner.task_time_limit_s * 1000,
+        graceMs: GPU_GRACE_MS,
+        env: trainerEnv,
+      }),
+  }));
+  const children: ChildSpec[] = [
+    { id: "chain", shutdownMs: 5_000, start: () => startChainActor({ config: cfg, signer: wallet }) },
+    {
+      id: "queue",
+      start: () =>
+        startQueueActor({
+          store,
+          devices,
+          gpu: (d) => gpus?.child<ActorRef<GpuMsg>>(`gpu:${deviceKey(d)}`),
+          maxQueueSize: cfg.miner.max_queue_size,
+          maxAttempts: cfg.miner.max_attempts,
+          dataDir: cfg.miner.data_dir,
+          onTrained: (t) => onTrained(flow, t),
+        }),
+    },
+    {
+      id: "gpus",
+      shutdownMs: GPU_GRACE_MS + 15_000,
+      // Intensities multiply: a flapping GPU gets a small budget before the whole miner hears of it.
+      start: async () =>
+        gpus = await startSupervisor({
+          name: "gpus",
+          strategy: "one_for_one",
+          intensity: 3,
+          periodMs: 60_000,
+          backoff: { minMs: 1_000, maxMs: 30_000, jitter: 0.2 },
+          children: gpuChildren,
+        }),
+    },
+    { id: "upload", shutdownMs: 30_000, start: () => startUploadActor(uploadDepsFrom(cfg)) },
+    {
+      id: "submit",
+      shutdownMs: 5_000,
+      start: () =>
+        startSubmitActor({
+          store,
+          signer: wallet,
+          taskCenter: cfg.task_center,
+          dataDir: cfg.miner.data_dir,
+          hubUrl: cfg.huggingface.hub_url,
+          hfToken: cfg.huggingface.token ?? undefined,
+          report: (r) => onSubmitReport(flow, r),
+        }),
+    },
+    ...(cfg.axon.enabled
+      ? [{
+        id: "axon",
+        shutdownMs: 2_000,
+        start: () =>
+          startAxonActor(axonOptions(cfg), {
+            wallet,
+            lookup: (hotkey: string) => lookupHotkey(need(chain(), "chain"), hotkey),
+            submitTask: (request, validator) => acceptTask(flow, request, validator),
+            taskStatus: (id: string) => store.getTask(id),
+            capacity: () => capacity(flow),
+          }),
+      } satisfies ChildSpec]
+      : []),
+  ];
+  return {
+    name: "miner",
+    strategy: "one_for_one" as const,
+    intensity: 5,
+    periodMs: 60_000, // a burst of 5, then at most one restart per 12 s
+    backoff: { minMs: 200, maxMs: 10_000, jitter: 0.2 },
+    children,
+  };
+}
+
+function need<T>(ref: T | undefined, name: string): T {
+  if (ref === undefined) throw new Error(`Cannot reach the ${name} actor: it is restarting`);
+  return ref;
+}

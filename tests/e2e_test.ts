@@ -1,0 +1,89 @@
+/**
+ * The whole flow on the local network, the miner as its own process (`main.ts start`) and the real
+ * Python bittensor dendrite as the validator (protocol/example_validator.py, the README's example):
+ * task accepted → dataset validated by the task center → trained on the CPU → quality passed →
+ * uploaded to the local Hub (the files load back with peft) → result recorded by the task center,
+ * whose signature check passed. Then SIGTERM stops the miner cleanly.
+ */
+import assert from "node:assert/strict";
+import { downloadSnapshot } from "../actors/upload/download.ts";
+import { buildTiny, startLocalNetwork, tinyTaskRequest } from "./local_network.ts";
+import { waitFor } from "./helpers.ts";
+
+const REPO = new URL("..", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+Deno.test("Miner takes a text task from the real Python dendrite to done on the local network", async () => {
+  const runDir = await Deno.makeTempDir({ prefix: "satori-e2e-" });
+  const tiny = await buildTiny(`${REPO}.venv/bin/python`, "text", `${runDir}/tiny`);
+  await using net = await startLocalNetwork(runDir);
+  const served = await net.files.serve(`${tiny.dataset}/train.jsonl`);
+  const request = tinyTaskRequest("text", "e2e-text-1", tiny.model, served);
+  const taskFile = `${runDir}/task.json`;
+  await Deno.writeTextFile(taskFile, JSON.stringify(request));
+
+  const miner = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${REPO}main.ts`, "start"],
+    cwd: REPO,
+    env: { MINER_CONFIG: net.configFile, HF_TOKEN: net.hfToken, HF_HUB_OFFLINE: "1", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output: string[] = [];
+  const collect = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s) output.push(dec.decode(chunk));
+  };
+  const streams = Promise.all([collect(miner.stdout), collect(miner.stderr)]);
+  try {
+    await waitFor(async () => (await net.validator.dendrite.call(net.axon, "Synapse")).status === 200, {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+      what: "the miner's axon to answer",
+    });
+
+    const validator = await new Deno.Command(`${REPO}.venv-bt/bin/python`, {
+      args: [
+        `${REPO}protocol/example_validator.py`,
+        ...["--axon-ip", net.axon.ip, "--axon-port", String(net.axon.port), "--axon-hotkey", net.axon.hotkey],
+        ...["--wallet-path", `${runDir}/wallets`, "--wallet-name", "validator", "--wallet-hotkey", "default"],
+        ...["--task-json", taskFile, "--timeout", "600", "--poll", "1", "--external-ip", "127.0.0.2"],
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const said = dec.decode(validator.stderr);
+    assert.equal(validator.code, 0, `validator script failed:\n${said}\n--- miner ---\n${output.join("").slice(-4000)}`);
+    const final = JSON.parse(dec.decode(validator.stdout).trim());
+    assert.equal(final.state, "done");
+    assert.match(said, /dataset_validated|queued|training/);
+
+    // The task center recorded exactly one result, over a request whose signature it verified.
+    const recorded = net.taskCenter.recorded.filter((r) => r.task_id === request.id);
+    assert.equal(recorded.length, 1);
+    assert.equal(recorded[0].repo_id, final.result_repo);
+
+    // The adapter on the Hub loads with peft and changes the base model's output.
+    const dest = `${runDir}/downloaded`;
+    const files = await downloadSnapshot(
+      { hubUrl: net.hub.url, repo: final.result_repo, accessToken: net.hfToken },
+      dest,
+    );
+    assert.ok(files.includes("adapter_model.safetensors") && files.includes("README.md"), files.join(", "));
+    const load = await new Deno.Command(`${REPO}.venv/bin/python`, {
+      args: [`${REPO}tests/upload_peft_check.py`, "load", tiny.model, dest, `${net.config.miner.data_dir}/work/${request.id}/out`],
+      cwd: REPO,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(load.code, 0, dec.decode(load.stderr));
+    const loaded = JSON.parse(dec.decode(load.stdout).trim().split("\n").at(-1)!);
+    assert.deepEqual({ same: loaded.same, changed: loaded.changed }, { same: true, changed: true });
+  } finally {
+    miner.kill("SIGTERM");
+    const status = await miner.status;
+    await streams;
+    assert.equal(status.code, 0, `miner exit ${status.code}:\n${output.join("").slice(-3000)}`);
+  }
+  assert.doesNotMatch(output.join(""), new RegExp(net.hfToken));
+  await Deno.remove(runDir, { recursive: true });
+});
