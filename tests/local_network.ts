@@ -98,7 +98,9 @@ export async function startLocalNetwork(
       miner: { min_stake: 1_000, max_queue_size: 10, data_dir: `${runDir}/data`, max_attempts: 2 },
       huggingface: { username: HF_USER, private: true, hub_url: hub.url },
       logging: { level: "info", file: `${runDir}/data/miner.log` },
-      axon: { enabled: true, ip: "127.0.0.1", port: axonPort, external_ip: "127.0.0.1" },
+      // The chain refuses loopback addresses in `serve_axon`; a documentation address (TEST-NET-3) shows
+      // the announcement without pointing anyone anywhere. Our validator dials 127.0.0.1 directly.
+      axon: { enabled: true, ip: "127.0.0.1", port: axonPort, external_ip: "203.0.113.10" },
     });
     await Deno.writeTextFile(configFile, `# written by the local network for this run\n${text}`);
     // The token reaches the miner the way an operator's does: through HF_TOKEN, not the file.

@@ -10,6 +10,10 @@ import { runMiner } from "../actors/tree.ts";
 import { buildTiny, chainSpecPath, type LocalNetwork, startLocalNetwork, tinyTaskRequest } from "./local_network.ts";
 import type { TaskRequest } from "../core/task.ts";
 import type { PyValue } from "../actors/axon/body_hash.ts";
+import { syncMetagraph } from "../actors/chain/chain_actor.ts";
+import type { ChainMsg } from "../actors/protocol.ts";
+import type { ActorRef } from "../actors/runtime/actor.ts";
+import type { Supervisor } from "../actors/runtime/supervisor.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 const TASK_TIMEOUT_MS = 15 * 60_000;
@@ -53,8 +57,9 @@ export async function runLocal(
     stopRequested: stop.promise,
     stopDeadlineMs: 60_000,
     trainerEnv: { HF_HUB_OFFLINE: "1", TRANSFORMERS_OFFLINE: "1" },
-    onStarted: () => {
-      void playValidator(net, requests)
+    onStarted: (sup) => {
+      void waitForMetagraph(sup)
+        .then(() => playValidator(net, requests))
         .then((ok) => (allDone = ok), (e) => console.error(`local: ${(e as Error).message}`))
         .finally(() => stop.resolve());
     },
@@ -63,6 +68,19 @@ export async function runLocal(
   if (!allDone) return 1;
   say(`miner log: ${net.config.logging.file}`);
   return 0;
+}
+
+/** A validator is known to the axon once the chain actor has synced the metagraph that lists it. */
+async function waitForMetagraph(sup: Supervisor): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const chain = sup.child<ActorRef<ChainMsg>>("chain");
+    const synced = chain ? await syncMetagraph(chain) : null;
+    if (synced?.ok) return say(`metagraph synced at block ${synced.block}: ${synced.neurons} neurons`);
+    // The chain actor connects in the background; until then a sync is refused as "disconnected".
+    if (Date.now() > deadline) throw new Error(`Cannot sync the metagraph: ${synced?.message ?? "no chain actor"}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 function say(line: string): void {
