@@ -25,8 +25,8 @@ import torch
 
 from trainer import data
 from trainer.config import parse_spec
-from trainer.tests.tiny_models import build_tiny_llama
 from trainer.text import TextSession
+from trainer.tiny import build_tiny_llama
 from trainer.util import Cancel
 
 WARMUP = 3

@@ -148,7 +148,10 @@ async function startFileHost(dir: string) {
       const base = path.split("/").filter(Boolean).at(-1)!;
       const name = stat.isDirectory ? `${base}.tar.gz` : base;
       if (stat.isDirectory) {
-        const tar = await new Deno.Command("tar", { args: ["-czf", `${dir}/${name}`, "-C", path, "."] }).output();
+        // Name the entries (not "."): a "./" root entry is refused by the miner's unpacker, rightly.
+        const entries = (await Array.fromAsync(Deno.readDir(path))).map((e) => e.name).sort();
+        const tar = await new Deno.Command("tar", { args: ["-czf", `${dir}/${name}`, "-C", path, ...entries] })
+          .output();
         if (!tar.success) throw new Error(`Cannot pack "${path}": ${new TextDecoder().decode(tar.stderr)}`);
       } else {
         await Deno.copyFile(path, `${dir}/${name}`);

@@ -1,4 +1,5 @@
-"""CLI: `python -m trainer run --task task.json --dataset DIR --out DIR [--resume] [--allow-remote-code]`.
+"""CLI: `python -m trainer run --task task.json --dataset DIR --out DIR [--resume] [--allow-remote-code]`,
+also under torchrun (data parallel, parallel.py); `python -m trainer tiny --kind text|image --out DIR`.
 
 stdout carries only JSON-lines events (events.py); logs go to stderr. Exit status 0 only after `done`;
 any failure is one `error` event and status 1."""
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from .config import ImageTrainingSpec, TextTrainingSpec, parse_spec
 from .errors import TrainerError
-from .events import claim_stdout, emit
+from .events import claim_stdout, report_error
+from .parallel import SECONDARY, Parallel, pick_failure
 from .util import Cancel
 
 log = logging.getLogger("trainer")
@@ -32,6 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument(
         "--allow-remote-code", action="store_true", help="let a task with trust_remote_code true run repo code"
     )
+    tiny = sub.add_parser("tiny", help="build a tiny model and a toy dataset for local mode (CPU, seconds)")
+    tiny.add_argument("--kind", choices=("text", "image"), required=True, help="tiny Llama or tiny FLUX")
+    tiny.add_argument("--out", type=Path, required=True, help="folder for model/ and dataset/")
     return parser.parse_args(argv)
 
 
@@ -45,53 +50,74 @@ def read_task(path: Path) -> TextTrainingSpec | ImageTrainingSpec:
     return parse_spec(raw)
 
 
-def run(args: argparse.Namespace, cancel: Cancel) -> None:
+def run(args: argparse.Namespace, cancel: Cancel, par: Parallel) -> None:
     spec = read_task(args.task)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(spec, TextTrainingSpec):
         from .text import run_text
 
-        run_text(spec, args.dataset.resolve(), out, args.resume, cancel, args.allow_remote_code)
+        run_text(spec, args.dataset.resolve(), out, args.resume, cancel, par, args.allow_remote_code)
     else:
         from .image import run_image
 
-        run_image(spec, args.dataset.resolve(), out, args.resume, cancel)
+        run_image(spec, args.dataset.resolve(), out, args.resume, cancel, par)
+
+
+def failure_of(err: BaseException) -> tuple[str, str]:
+    """(code, message) of the `error` event for an exception."""
+    import torch
+
+    if isinstance(err, TrainerError):
+        return err.code, err.message
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return "oom", f"Out of GPU memory: {str(err).splitlines()[0] if str(err) else err!r}"
+    traceback.print_exc()
+    return "internal", f"{type(err).__name__}: {err}"
+
+
+def conclude(par: Parallel, failure: tuple[str, str] | None) -> int:
+    """Exit status of this rank; rank 0 writes the one `error` event, preferring a peer's root cause."""
+    if failure is None:
+        try:
+            par.barrier()  # ranks > 0 wait here while rank 0 checks quality and writes the artifacts
+            par.close()
+        except Exception as err:
+            log.warning("shutting down the process group: %s", err)
+        return 0
+    log.error("%s: %s", *failure)
+    if not par.main:
+        par.report_failure(*failure)
+        return 1
+    peer = par.peer_failure(wait_s=3.0 if par.active and failure[0] in SECONDARY else 0.0)
+    report_error(*pick_failure(failure, peer))
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    par = Parallel.from_env()
     logging.basicConfig(
         stream=sys.stderr,
         level=os.environ.get("TRAINER_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        format=f"%(asctime)s %(name)s{f' rank {par.rank}' if par.active else ''} %(levelname)s %(message)s",
     )
-    args = parse_args(argv)
-    rank = int(os.environ.get("RANK", "0"))
-    if rank != 0:  # under torchrun: no DDP yet, so only rank 0 trains (on its LOCAL_RANK GPU); the others stand down
-        log.warning(
-            "rank %d of %s: multi-GPU training is not implemented, only rank 0 trains",
-            rank,
-            os.environ.get("WORLD_SIZE"),
-        )
-        return 0
-    claim_stdout()
+    if args.command == "tiny":
+        from .tiny import tiny_command
+
+        return tiny_command(args.kind, args.out)
+    claim_stdout(muted=not par.main)
     cancel = Cancel()
     cancel.install()
+    failure = None
     try:
-        run(args, cancel)
-        return 0
-    except TrainerError as err:
-        log.error("%s: %s", err.code, err.message)
-        emit("error", code=err.code, message=err.message)
+        par.init()
+        par.watch(report_error)
+        run(args, cancel, par)
     except Exception as err:
-        import torch
-
-        if isinstance(err, torch.cuda.OutOfMemoryError):
-            emit("error", code="oom", message=f"Out of GPU memory: {str(err).splitlines()[0] if str(err) else err!r}")
-        else:
-            traceback.print_exc()
-            emit("error", code="internal", message=f"{type(err).__name__}: {err}")
-    return 1
+        failure = failure_of(err)
+    cancel.ending()  # torchrun's SIGTERM after a peer died must not interrupt the one error event
+    return conclude(par, failure)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Step-numbered resumable checkpoints: `<out>/checkpoints/step-000042/` holding the adapter weights
 (`adapter.safetensors`), `optimizer.pt` (optimizer + grad scaler), `rng.pt` and `meta.json` (step, data
 position, spec fingerprint). A folder counts only once its `meta.json` exists: it is written last, then the
-folder is renamed into place, so a crash mid-save never leaves a checkpoint that looks complete."""
+folder is renamed into place, so a crash mid-save never leaves a checkpoint that looks complete. Under
+torchrun rank 0 writes it, `rng.pt` holds a list of every rank's RNG state and `meta.json` the world size."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import TrainerError
+from .parallel import Parallel
+from .util import set_rng_state
 
 log = logging.getLogger("trainer")
 KEEP = 2
@@ -93,3 +96,28 @@ def load_latest(
 
 def remove_all(out: Path) -> None:
     shutil.rmtree(root(out), ignore_errors=True)
+
+
+def restore(out: Path, fingerprint_: str, model: Any, optimizer: Any, scaler: Any, par: Parallel) -> dict | None:
+    """Load the newest checkpoint into the LoRA model, optimizer, grad scaler and this rank's RNG; its meta,
+    or None when there is none. Under torchrun it must come from a run with as many processes."""
+    from peft import set_peft_model_state_dict
+
+    found = load_latest(out, fingerprint_)
+    if found is None:
+        log.info("--resume given but no checkpoint in %s: starting from step 0", out)
+        return None
+    meta, adapter, opt, rng = found
+    saved_world = int(meta.get("world_size", 1))
+    if saved_world != par.world:
+        raise TrainerError(
+            "checkpoint_invalid",
+            f"Cannot resume from step {meta.get('step')}: it was written by {saved_world} process(es), "
+            f"this run has {par.world}",
+        )
+    set_peft_model_state_dict(model, adapter)
+    optimizer.load_state_dict(opt["optimizer"])
+    if scaler is not None and opt.get("scaler"):
+        scaler.load_state_dict(opt["scaler"])
+    set_rng_state(par.rng_of_rank(rng))
+    return meta

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from typing import IO, Any
 
@@ -33,13 +34,19 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "error": ("code", "message"),
 }
 
+FINAL = ("done", "error")
+
 _stream: IO[str] | None = None
+_muted = False  # ranks > 0 under torchrun: only rank 0 writes events
+_final_sent = False  # at most one `done`/`error` per process, even with the peer-failure watchdog thread
+_lock = threading.Lock()
 
 
-def claim_stdout() -> None:
+def claim_stdout(muted: bool = False) -> None:
     """Keep the real stdout for events and point fd 1 (and `print`) at stderr, so no library can
-    write a stray line into the event stream."""
-    global _stream
+    write a stray line into the event stream. `muted`: this process writes no events at all."""
+    global _stream, _muted
+    _muted = muted
     if _stream is not None:
         return
     sys.stdout.flush()
@@ -56,7 +63,17 @@ def json_number(value: float | None) -> float | None:
 
 
 def emit(type_: str, **fields: Any) -> dict[str, Any]:
-    """Write one event line on the event stream (stdout) and return it."""
+    """Write one event line on the event stream (stdout) and return it. A second `done`/`error` is dropped."""
+    return _write(type_, fields)[0]
+
+
+def report_error(code: str, message: str) -> bool:
+    """Emit the final `error` event unless a final event was already written; True if this one was."""
+    return _write("error", {"code": code, "message": message})[1]
+
+
+def _write(type_: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    global _final_sent
     expected = EVENT_FIELDS.get(type_)
     if expected is None:
         raise ValueError(f"Cannot emit event {type_!r}: unknown type")
@@ -64,7 +81,20 @@ def emit(type_: str, **fields: Any) -> dict[str, Any]:
         raise ValueError(f"Cannot emit event {type_!r}: fields {sorted(fields)} differ from {sorted(expected)}")
     event = {"type": type_, "time": time.time(), **fields}
     line = json.dumps(event, allow_nan=False, separators=(",", ":"))
+    with _lock:
+        if type_ in FINAL:
+            if _final_sent:
+                return event, False
+            _final_sent = True
+        if not _muted:
+            stream = _stream if _stream is not None else sys.stdout
+            stream.write(line + "\n")
+            stream.flush()
+    return event, True
+
+
+def write_line(value: dict[str, Any]) -> None:
+    """One non-event JSON line on stdout: the result of `python -m trainer tiny`."""
     stream = _stream if _stream is not None else sys.stdout
-    stream.write(line + "\n")
+    stream.write(json.dumps(value) + "\n")
     stream.flush()
-    return event

@@ -1,7 +1,8 @@
 """FLUX image LoRA with diffusers + peft, following diffusers' train_dreambooth_lora_flux: latents and text
 embeddings are cached once, the text encoders are then freed and the VAE moved off the GPU; the LoRA sits
 on the transformer's attention projections and learns the flow-matching target (noise - latents) on
-packed latents. 24 GB mode: `quantization` nf4 (bitsandbytes) or fp8 (diffusers layerwise casting)."""
+packed latents. 24 GB mode: `quantization` nf4 (bitsandbytes) or fp8 (diffusers layerwise casting).
+Under torchrun every rank caches and trains (parallel.py); rank 0 alone samples, checks and saves."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from .events import emit
 from .flux_lora import TARGETS, kohya_state_dict, quantization_config
 from .loop import LoopResult, train_loop
 from .output import Staging
+from .parallel import Parallel
 from .quality import image_quality
-from .util import Cancel, pick_device, pick_dtype, rng_state, seed_all, set_rng_state
+from .util import Cancel, pick_device, pick_dtype, rng_state, seed_all
 
 log = logging.getLogger("trainer")
 LORA_FILE = "pytorch_lora_weights.safetensors"
@@ -32,8 +34,9 @@ EVAL_SIGMAS = (0.25, 0.5, 0.75)
 
 
 class ImageSession:
-    def __init__(self, spec: ImageTrainingSpec, dataset: Path, out: Path) -> None:
+    def __init__(self, spec: ImageTrainingSpec, dataset: Path, out: Path, par: Parallel | None = None) -> None:
         self.spec = spec
+        self.par = par or Parallel()
         self.hp = spec.hyperparameters
         self.dataset = dataset
         self.out = out
@@ -62,15 +65,20 @@ class ImageSession:
         if hp.max_steps is not None:
             self.total = hp.max_steps
         else:
-            self.total = max(1, math.ceil((hp.epochs or 1) * self.batches_per_epoch / hp.gradient_accumulation))
+            per_step = hp.gradient_accumulation * self.par.world
+            self.total = max(1, math.ceil((hp.epochs or 1) * self.batches_per_epoch / per_step))
         self._load_transformer()
         trainable = [p for p in self.transformer.parameters() if p.requires_grad]
         self.trainable_params = sum(p.numel() for p in trainable)
         self.optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=1e-4)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self._order_epoch, self._order = -1, []
-        if resume:
-            self._restore()
+        args = (self.out, self.fingerprint, self.transformer, self.optimizer, self.scaler, self.par)
+        meta = checkpoint.restore(*args) if resume else None
+        if meta is not None:
+            self.start = self.last_saved = int(meta["step"])
+            self.base_eval = meta.get("base_eval_loss")
+        self.par.sync_params(trainable, hp.seed, resumed=self.start > 0)
 
     def _cache(self, items: list[image_data.ImageItem], pixels: list[torch.Tensor]) -> None:
         from diffusers import FluxPipeline
@@ -148,22 +156,6 @@ class ImageSession:
         model.train()
         self.transformer = model
 
-    def _restore(self) -> None:
-        from peft import set_peft_model_state_dict
-
-        found = checkpoint.load_latest(self.out, self.fingerprint)
-        if found is None:
-            log.info("--resume given but no checkpoint in %s: starting from step 0", self.out)
-            return
-        meta, adapter, opt, rng = found
-        set_peft_model_state_dict(self.transformer, adapter)
-        self.optimizer.load_state_dict(opt["optimizer"])
-        if self.scaler is not None and opt.get("scaler"):
-            self.scaler.load_state_dict(opt["scaler"])
-        set_rng_state(rng)
-        self.start = self.last_saved = int(meta["step"])
-        self.base_eval = meta.get("base_eval_loss")
-
     # ---- flow matching -----------------------------------------------------------------------------------
     def flow_loss(
         self, items: list[dict[str, Any]], noise: torch.Tensor | None = None, sigma: float | None = None
@@ -236,20 +228,24 @@ class ImageSession:
 
         if step == self.last_saved:
             return
+        rngs = self.par.gather(rng)  # every rank's RNG, so each resumes its own noise/timestep stream
+        self.last_saved = step
+        if not self.par.main:
+            return
         path = checkpoint.save(
             self.out,
             step,
             get_peft_model_state_dict(self.transformer),
             {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None},
-            rng,
+            rngs,
             {
                 "kind": "image",
                 "fingerprint": self.fingerprint,
                 "total_steps": self.total,
+                "world_size": self.par.world,
                 "base_eval_loss": self.base_eval,
             },
         )
-        self.last_saved = step
         emit("checkpoint", step=step, path=str(path.relative_to(self.out)))
 
     def train_loop(self, cancel: Cancel) -> LoopResult:
@@ -264,6 +260,7 @@ class ImageSession:
             device=self.device,
             cancel=cancel,
             save_checkpoint=self.save_checkpoint,
+            par=self.par,
         )
 
     # ---- results -----------------------------------------------------------------------------------------
@@ -308,6 +305,8 @@ class ImageSession:
         from safetensors.torch import save_file
 
         self.save_checkpoint(self.total, rng_state())
+        if not self.par.main:
+            return
         adapter_eval = self.evaluate()
         if adapter_eval is not None:
             emit("eval", step=self.total, eval_loss=adapter_eval, perplexity=None)
@@ -331,6 +330,7 @@ class ImageSession:
             "quality_passed": quality["passed"],
             "quality_mean_abs_pixel_diff": quality["adapter"],
             "device": str(self.device),
+            "processes": self.par.world,
             "precision": self.precision,
             "quantization": self.hp.quantization,
         }
@@ -386,8 +386,8 @@ class ImageSession:
                 emit("eval", step=0, eval_loss=self.base_eval, perplexity=None)
 
 
-def run_image(spec: ImageTrainingSpec, dataset: Path, out: Path, resume: bool, cancel: Cancel) -> None:
-    session = ImageSession(spec, dataset, out)
+def run_image(spec: ImageTrainingSpec, dataset: Path, out: Path, resume: bool, cancel: Cancel, par: Parallel) -> None:
+    session = ImageSession(spec, dataset, out, par)
     session.prepare(resume)
     session.emit_started()
     session.base_evaluation()

@@ -1,8 +1,10 @@
 """The optimizer-step loop shared by text and image training: gradient accumulation, LR schedule,
 clipping, fp16 loss scaling, `progress` events, periodic checkpoints and SIGTERM at step boundaries.
 
-`micro_step(index)` runs forward + backward for the index-th micro-batch of the whole run (so data order
-is a pure function of the index) and returns (loss, samples, tokens or None)."""
+`micro_step(index)` runs the forward pass of the index-th micro-batch of the whole run (so data order
+is a pure function of the index) and returns (loss, samples, tokens or None). Under torchrun each rank
+runs its share of the step's micro-batches (parallel.py) and the gradients and step stats are summed
+across ranks before the optimizer step, so every rank takes the same step."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import torch
 from .config import CommonHyperparameters
 from .errors import TrainerError
 from .events import emit
+from .parallel import Parallel
 from .util import Cancel, gpu_mem_mb, lr_factor, rng_state, set_lr
 
 MicroStep = Callable[[int], tuple[torch.Tensor, int, int | None]]
@@ -43,6 +46,7 @@ def train_loop(
     device: torch.device,
     cancel: Cancel,
     save_checkpoint: Callable[[int, dict], None],
+    par: Parallel,
 ) -> LoopResult:
     params = [p for p in params if p.requires_grad]
     accum = hp.gradient_accumulation
@@ -56,16 +60,17 @@ def train_loop(
             samples = 0
             tokens = 0
             for micro in range(accum):
-                if cancel.requested:
+                if cancel.requested and not par.active:  # under torchrun the ranks agree at the step's end
                     optimizer.zero_grad(set_to_none=True)
                     save_checkpoint(step, rng_at_step)
                     cancel.raise_cancelled(step)
-                loss, n, t = micro_step(step * accum + micro)
+                loss, n, t = micro_step((step * accum + micro) * par.world + par.rank)
                 scaled = loss / accum
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
                 loss_sum += loss.detach()
                 samples += n
                 tokens += t or 0
+            par.average_grads(params)  # under torchrun: every rank takes the same step
             lr = hp.learning_rate * lr_factor(step, hp.warmup_steps, total, hp.lr_scheduler)
             set_lr(optimizer, lr)
             if scaler is not None:
@@ -77,8 +82,8 @@ def train_loop(
             else:
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            mean_loss, samples, tokens, stop = step_stats(par, loss_sum, samples, tokens, cancel.requested, accum)
             done = step + 1
-            mean_loss = loss_sum.item() / accum
             if not math.isfinite(mean_loss):
                 raise TrainerError("quality_failed", f"Training diverged: loss is {mean_loss} at step {done}")
             now = time.perf_counter()
@@ -104,9 +109,23 @@ def train_loop(
             if hp.checkpoint_every and done % hp.checkpoint_every == 0 and done < total:
                 save_checkpoint(done, rng_state())
                 last = time.perf_counter()
-        if cancel.requested:
+            if stop:
+                save_checkpoint(done, rng_state())
+                cancel.raise_cancelled(done)
+        if par.any(cancel.requested):
             save_checkpoint(result.last_step, rng_state())
             cancel.raise_cancelled(result.last_step)
     finally:
         cancel.armed = False
     return result
+
+
+def step_stats(
+    par: Parallel, loss_sum: torch.Tensor, samples: int, tokens: int, cancel: bool, accum: int
+) -> tuple[float, int, int, bool]:
+    """(mean loss, samples, tokens, stop) of the step over all ranks; stop: some rank was asked to cancel."""
+    if not par.active:
+        return loss_sum.item() / accum, samples, tokens, False
+    local = torch.tensor([samples, tokens, float(cancel)], dtype=torch.float64).to(loss_sum.device)
+    total = par.sum_(torch.cat([loss_sum.reshape(1).double(), local])).tolist()
+    return total[0] / (accum * par.world), int(total[1]), int(total[2]), total[3] > 0

@@ -1,7 +1,8 @@
 """Text LoRA on a causal LM with transformers + peft and a lean manual loop (see loop.py).
 
 `TextSession` loads data and model (`prepare`), trains (`train`), then evaluates base vs adapter, runs the
-quality check and writes the PEFT adapter, metrics.json and training_args.json (`finish`)."""
+quality check and writes the PEFT adapter, metrics.json and training_args.json (`finish`). Under torchrun
+every rank prepares and trains (parallel.py); rank 0 alone checks quality and writes the results."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from .errors import TrainerError
 from .events import emit
 from .loop import LoopResult, train_loop
 from .output import Staging
+from .parallel import Parallel
 from .quality import perplexity, text_quality
-from .util import Cancel, pick_device, pick_dtype, seed_all, set_rng_state
+from .util import Cancel, pick_device, pick_dtype, seed_all
 
 log = logging.getLogger("trainer")
 FINAL = ("adapter_config.json", "adapter_model.safetensors", "metrics.json", "training_args.json")
@@ -44,8 +46,16 @@ def load_base(spec: TextTrainingSpec, dtype: torch.dtype, allow_remote_code: boo
 
 
 class TextSession:
-    def __init__(self, spec: TextTrainingSpec, dataset: Path, out: Path, allow_remote_code: bool = False) -> None:
+    def __init__(
+        self,
+        spec: TextTrainingSpec,
+        dataset: Path,
+        out: Path,
+        allow_remote_code: bool = False,
+        par: Parallel | None = None,
+    ) -> None:
         self.spec = spec
+        self.par = par or Parallel()
         self.hp = spec.hyperparameters
         self.dataset = dataset
         self.out = out
@@ -92,7 +102,8 @@ class TextSession:
         if hp.max_steps is not None:
             self.total = hp.max_steps
         else:
-            self.total = max(1, math.ceil((hp.epochs or 1) * self.batches_per_epoch / hp.gradient_accumulation))
+            per_step = hp.gradient_accumulation * self.par.world
+            self.total = max(1, math.ceil((hp.epochs or 1) * self.batches_per_epoch / per_step))
         self.model = self._with_lora(model)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.trainable_params = sum(p.numel() for p in trainable)
@@ -100,8 +111,15 @@ class TextSession:
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self._order_epoch = -1
         self._order: list[list[int]] = []
-        if resume:
-            self._restore()
+        meta = (
+            checkpoint.restore(self.out, self.fingerprint, self.model, self.optimizer, self.scaler, self.par)
+            if resume
+            else None
+        )
+        if meta is not None:
+            self.start = self.last_saved = int(meta["step"])
+            self.base_eval = meta.get("base_eval_loss")
+        self.par.sync_params(trainable, hp.seed, resumed=self.start > 0)
 
     def _with_lora(self, model: Any) -> Any:
         from peft import LoraConfig, get_peft_model
@@ -125,22 +143,6 @@ class TextSession:
             ) from err
         return peft_model.to(self.device)
 
-    def _restore(self) -> None:
-        from peft import set_peft_model_state_dict
-
-        found = checkpoint.load_latest(self.out, self.fingerprint)
-        if found is None:
-            log.info("--resume given but no checkpoint in %s: starting from step 0", self.out)
-            return
-        meta, adapter, opt, rng = found
-        set_peft_model_state_dict(self.model, adapter)
-        self.optimizer.load_state_dict(opt["optimizer"])
-        if self.scaler is not None and opt.get("scaler"):
-            self.scaler.load_state_dict(opt["scaler"])
-        set_rng_state(rng)
-        self.start = self.last_saved = int(meta["step"])
-        self.base_eval = meta.get("base_eval_loss")
-
     # ---- training ----------------------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.device.type == "cuda" and self.dtype != torch.float32:
@@ -163,21 +165,25 @@ class TextSession:
 
         if step == self.last_saved:
             return
+        rngs = self.par.gather(rng)  # every rank's RNG, so each resumes its own dropout stream
+        self.last_saved = step
+        if not self.par.main:
+            return
         path = checkpoint.save(
             self.out,
             step,
             get_peft_model_state_dict(self.model),
             {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None},
-            rng,
+            rngs,
             {
                 "kind": "text",
                 "fingerprint": self.fingerprint,
                 "total_steps": self.total,
-                "micro_batches": step * self.hp.gradient_accumulation,
+                "micro_batches": step * self.hp.gradient_accumulation * self.par.world,
+                "world_size": self.par.world,
                 "base_eval_loss": self.base_eval,
             },
         )
-        self.last_saved = step
         emit("checkpoint", step=step, path=str(path.relative_to(self.out)))
 
     @torch.no_grad()
@@ -227,6 +233,7 @@ class TextSession:
             device=self.device,
             cancel=cancel,
             save_checkpoint=self.save_checkpoint,
+            par=self.par,
         )
 
     # ---- results -----------------------------------------------------------------------------------------
@@ -234,6 +241,8 @@ class TextSession:
         from .util import rng_state
 
         self.save_checkpoint(self.total, rng_state())
+        if not self.par.main:
+            return
         adapter_eval = self.evaluate()
         emit("eval", step=self.total, eval_loss=adapter_eval, perplexity=perplexity(adapter_eval))
         base = self.base_eval if self.base_eval is not None else math.nan
@@ -273,6 +282,7 @@ class TextSession:
             "runtime_s": time.time() - self.started_at,
             "quality_passed": quality["passed"],
             "device": str(self.device),
+            "processes": self.par.world,
             "precision": self.precision,
         }
 
@@ -288,6 +298,7 @@ class TextSession:
                 "precision": self.precision,
                 "total_steps": self.total,
                 "batches_per_epoch": self.batches_per_epoch,
+                "processes": self.par.world,
                 "target_modules": sorted(lora.target_modules) if lora.target_modules else None,
                 "max_grad_norm": 1.0,
                 "optimizer": "AdamW(weight_decay=0)",
@@ -301,9 +312,15 @@ class TextSession:
 
 
 def run_text(
-    spec: TextTrainingSpec, dataset: Path, out: Path, resume: bool, cancel: Cancel, allow_remote_code: bool
+    spec: TextTrainingSpec,
+    dataset: Path,
+    out: Path,
+    resume: bool,
+    cancel: Cancel,
+    par: Parallel,
+    allow_remote_code: bool = False,
 ) -> None:
-    session = TextSession(spec, dataset, out, allow_remote_code)
+    session = TextSession(spec, dataset, out, allow_remote_code, par)
     session.prepare(resume)
     session.emit_started()
     session.base_evaluation()

@@ -79,8 +79,8 @@ def rng_state() -> dict[str, Any]:
         "python": random.getstate(),
         "numpy": np.random.get_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available():  # this process's GPU only: under torchrun every rank sees all of them
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -93,7 +93,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        cuda = state["cuda"]
+        (torch.cuda.set_rng_state_all if isinstance(cuda, list) else torch.cuda.set_rng_state)(cuda)
 
 
 def seed_all(seed: int) -> None:
@@ -120,9 +121,15 @@ class Cancel:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         log.warning("received signal %d", signum)
+        first = not self.requested  # under torchrun a rank may get SIGTERM twice (process group + torchrun)
         self.requested = True
-        if not self.armed:
+        if first and not self.armed:
             raise TrainerError("cancelled", f"Training cancelled by signal {signum}")
+
+    def ending(self) -> None:
+        """The run is over (the final event is being written): later signals are only logged."""
+        self.requested = True
+        self.armed = False
 
     def raise_cancelled(self, step: int) -> None:
         raise TrainerError("cancelled", f"Training cancelled by signal at step {step}; checkpoint saved")

@@ -15,21 +15,22 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from .tiny_models import build_tiny_flux, build_tiny_llama
+from trainer.tiny import build_tiny_flux, build_tiny_llama, build_toy_images, build_toy_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = ROOT / "trainer" / "schema"
 EVENTS = Draft202012Validator(json.loads((SCHEMA_DIR / "events.schema.json").read_text()))
 
 
-def env() -> dict[str, str]:
+def env(nproc: int = 1) -> dict[str, str]:
+    """Offline, quiet, and 2 threads in all on this 2-core CI box."""
     return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "TRAINER_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
-        "OMP_NUM_THREADS": "2",
+        "OMP_NUM_THREADS": str(max(1, 2 // nproc)),
         "TOKENIZERS_PARALLELISM": "false",
     }
 
@@ -59,9 +60,11 @@ class Run:
         return found[0]
 
 
-def command(task: Path, dataset: Path, out: Path, resume: bool = False) -> list[str]:
-    args = [sys.executable, "-m", "trainer", "run", "--task", str(task), "--dataset", str(dataset), "--out", str(out)]
-    return args + (["--resume"] if resume else [])
+def command(task: Path, dataset: Path, out: Path, resume: bool = False, nproc: int = 1) -> list[str]:
+    """The trainer's command line; nproc > 1: under torchrun as actors/gpu/trainer_process.ts launches it."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", str(nproc)]
+    args = [sys.executable, *(launcher if nproc > 1 else []), "-m", "trainer", "run", "--task", str(task)]
+    return args + ["--dataset", str(dataset), "--out", str(out)] + (["--resume"] if resume else [])
 
 
 def write_task(tmp: Path, task: dict[str, Any]) -> Path:
@@ -70,12 +73,14 @@ def write_task(tmp: Path, task: dict[str, Any]) -> Path:
     return path
 
 
-def run_trainer(tmp: Path, task: dict[str, Any], dataset: Path, out: Path | None = None, resume: bool = False) -> Run:
+def run_trainer(
+    tmp: Path, task: dict[str, Any], dataset: Path, out: Path | None = None, resume: bool = False, nproc: int = 1
+) -> Run:
     out = out or tmp / "out"
     proc = subprocess.run(
-        command(write_task(tmp, task), dataset, out, resume),
+        command(write_task(tmp, task), dataset, out, resume, nproc),
         cwd=ROOT,
-        env=env(),
+        env=env(nproc),
         capture_output=True,
         text=True,
         timeout=300,
@@ -85,12 +90,14 @@ def run_trainer(tmp: Path, task: dict[str, Any], dataset: Path, out: Path | None
 
 
 def stream_trainer(
-    tmp: Path, task: dict[str, Any], dataset: Path, out: Path
+    tmp: Path, task: dict[str, Any], dataset: Path, out: Path, nproc: int = 1
 ) -> tuple[subprocess.Popen[str], Iterator[dict[str, Any]]]:
+    """Started in its own session, so `os.killpg(proc.pid, …)` signals every rank as the miner does."""
     proc = subprocess.Popen(
-        command(write_task(tmp, task), dataset, out),
+        command(write_task(tmp, task), dataset, out, nproc=nproc),
         cwd=ROOT,
-        env=env(),
+        env=env(nproc),
+        start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -114,20 +121,9 @@ def tiny_flux(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_flux(tmp_path_factory.mktemp("models") / "tiny-flux")
 
 
-ANIMALS = {"cat": "meow meow", "dog": "woof woof", "bird": "tweet tweet", "cow": "moo moo"}
-
-
-def toy_rows(n: int = 48) -> list[dict[str, str]]:
-    names = list(ANIMALS)
-    return [{"prompt": f"what does the {names[i % 4]} say?", "response": ANIMALS[names[i % 4]]} for i in range(n)]
-
-
 @pytest.fixture
 def toy_text(tmp_path: Path) -> Path:
-    ds = tmp_path / "ds"
-    ds.mkdir()
-    (ds / "train.jsonl").write_text("\n".join(json.dumps(r) for r in toy_rows()) + "\n")
-    return ds
+    return build_toy_text(tmp_path / "ds")
 
 
 def text_task(model: Path, **hp: Any) -> dict[str, Any]:
@@ -145,18 +141,7 @@ def text_task(model: Path, **hp: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def toy_images(tmp_path: Path) -> Path:
-    import numpy as np
-    from PIL import Image
-
-    ds = tmp_path / "images"
-    ds.mkdir()
-    for i in range(6):
-        a = np.zeros((32, 48 if i % 2 else 32, 3), np.uint8)
-        a[:, :, i % 3] = 220
-        a[::4] = 40
-        Image.fromarray(a).save(ds / f"img{i}.png")
-        (ds / f"img{i}.txt").write_text(["a red square", "a green stripe", "a blue box"][i % 3])
-    return ds
+    return build_toy_images(tmp_path / "images")
 
 
 def image_task(model: Path, **hp: Any) -> dict[str, Any]:

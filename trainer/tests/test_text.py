@@ -56,8 +56,8 @@ def test_run_text_trains_and_writes_a_loadable_adapter(tmp_path: Path, tiny_llam
 def test_run_text_resume_after_sigterm_continues_the_same_run(tmp_path: Path, tiny_llama: Path, toy_text: Path) -> None:
     task = text_task(
         tiny_llama,
-        max_steps=240,
-        checkpoint_every=40,
+        max_steps=120,
+        checkpoint_every=20,
         learning_rate=0.002,
         lr_scheduler="cosine",
         warmup_steps=5,
@@ -78,14 +78,14 @@ def test_run_text_resume_after_sigterm_continues_the_same_run(tmp_path: Path, ti
     assert seen[-1]["type"] == "error" and seen[-1]["code"] == "cancelled", seen[-3:]
     assert seen[-2]["type"] == "checkpoint"
     stopped = seen[-2]["step"]
-    assert 40 <= stopped < 240
+    assert 20 <= stopped < 120
     assert not (out / "adapter_model.safetensors").exists()
 
     resumed = run_trainer(tmp_path, task, toy_text, out=out, resume=True)
     assert resumed.rc == 0, resumed.stderr[-3000:]
     assert resumed.one("started")["start_step"] == stopped
     steps = [e["step"] for e in resumed.by_type["progress"]]
-    assert steps == list(range(stopped + 1, 241))
+    assert steps == list(range(stopped + 1, 121))
     for e in resumed.by_type["progress"]:
         assert abs(e["loss"] - ref_loss[e["step"]]) < 1e-4, (e["step"], e["loss"], ref_loss[e["step"]])
     assert abs(resumed.one("done")["metrics"]["eval_loss"] - reference.one("done")["metrics"]["eval_loss"]) < 1e-4
