@@ -67,7 +67,10 @@ async function main(argv: string[]): Promise<number> {
       console.log(await minerStatus(await loadConfigOrExit(env, parsed.values.config)));
       return 0;
     case "start":
-      return await withLogging(await loadConfigOrExit(env, parsed.values.config), (cfg) => runUntilSignal(cfg));
+      return await withLogging(
+        await loadConfigOrExit(env, parsed.values.config),
+        (cfg) => runUntilSignal(cfg),
+      );
     case "local":
       return await runLocal(env, { image: parsed.values.image, configPath: parsed.values.config });
     default:

@@ -71,7 +71,9 @@ export async function acceptTask(
       position: admitted.position,
     });
     const started = await prepareDataset(need(deps.submit(), "submit"), id);
-    if (!started.ok) log.error("Task {taskId}: cannot start its dataset: {message}", { taskId: id, ...started });
+    if (!started.ok) {
+      log.error("Task {taskId}: cannot start its dataset: {message}", { taskId: id, ...started });
+    }
   }
   return { ok: true, taskId: id, position: admitted.position };
 }
@@ -92,7 +94,10 @@ export function onSubmitReport(deps: FlowDeps, report: SubmitReport): void {
       settled(deps, report.task);
       return;
     case "resultDelivered":
-      log.info("Task {taskId} done: result delivered for {repo}", { taskId: id, repo: report.task.result?.repo_id });
+      log.info("Task {taskId} done: result delivered for {repo}", {
+        taskId: id,
+        repo: report.task.result?.repo_id,
+      });
       settled(deps, report.task);
       return;
   }
@@ -156,7 +161,9 @@ async function uploadAndSubmit(deps: FlowDeps, { task, done, outDir }: Trained):
   }
   log.info("Task {taskId} uploaded to {url}", { taskId: id, url: up.url });
   const sent = await submitResult(need(deps.submit(), "submit"), id, resultOf(up, done));
-  if (!sent.ok) log.error("Task {taskId}: result not queued: {message}", { taskId: id, message: sent.message });
+  if (!sent.ok) {
+    log.error("Task {taskId}: result not queued: {message}", { taskId: id, message: sent.message });
+  }
   await deps.store.deleteOutbox(id, TRAINED);
 }
 

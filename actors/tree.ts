@@ -8,7 +8,7 @@ import type { MinerConfig } from "../core/config.ts";
 import { Store } from "../core/store.ts";
 import { claimPidFile, storePath } from "../core/status.ts";
 import { loadWallet, type Wallet } from "../core/wallet.ts";
-import { startAxonActor, axonOptions } from "./axon/axon_actor.ts";
+import { axonOptions, startAxonActor } from "./axon/axon_actor.ts";
 import { lookupHotkey, startChainActor } from "./chain/chain_actor.ts";
 import { acceptTask, capacity, type FlowDeps, onSubmitReport, onTrained, resumeFlow } from "./flow.ts";
 import { type Device, deviceKey, discoverDevices } from "./gpu/devices.ts";
@@ -169,18 +169,20 @@ export function minerSpec(parts: MinerParts, sup: () => Supervisor, trainerEnv: 
         }),
     },
     ...(cfg.axon.enabled
-      ? [{
-        id: "axon",
-        shutdownMs: 2_000,
-        start: () =>
-          startAxonActor(axonOptions(cfg), {
-            wallet,
-            lookup: (hotkey: string) => lookupHotkey(need(chain(), "chain"), hotkey),
-            submitTask: (request, validator) => acceptTask(flow, request, validator),
-            taskStatus: (id: string) => store.getTask(id),
-            capacity: () => capacity(flow),
-          }),
-      } satisfies ChildSpec]
+      ? [
+        {
+          id: "axon",
+          shutdownMs: 2_000,
+          start: () =>
+            startAxonActor(axonOptions(cfg), {
+              wallet,
+              lookup: (hotkey: string) => lookupHotkey(need(chain(), "chain"), hotkey),
+              submitTask: (request, validator) => acceptTask(flow, request, validator),
+              taskStatus: (id: string) => store.getTask(id),
+              capacity: () => capacity(flow),
+            }),
+        } satisfies ChildSpec,
+      ]
       : []),
   ];
   return {

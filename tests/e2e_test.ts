@@ -52,7 +52,11 @@ Deno.test("Miner takes a text task from the real Python dendrite to done on the 
       stderr: "piped",
     }).output();
     const said = dec.decode(validator.stderr);
-    assert.equal(validator.code, 0, `validator script failed:\n${said}\n--- miner ---\n${output.join("").slice(-4000)}`);
+    assert.equal(
+      validator.code,
+      0,
+      `validator script failed:\n${said}\n--- miner ---\n${output.join("").slice(-4000)}`,
+    );
     const final = JSON.parse(dec.decode(validator.stdout).trim());
     assert.equal(final.state, "done");
     assert.match(said, /dataset_validated|queued|training/);
@@ -70,7 +74,13 @@ Deno.test("Miner takes a text task from the real Python dendrite to done on the 
     );
     assert.ok(files.includes("adapter_model.safetensors") && files.includes("README.md"), files.join(", "));
     const load = await new Deno.Command(`${REPO}.venv/bin/python`, {
-      args: [`${REPO}tests/upload_peft_check.py`, "load", tiny.model, dest, `${net.config.miner.data_dir}/work/${request.id}/out`],
+      args: [
+        `${REPO}tests/upload_peft_check.py`,
+        "load",
+        tiny.model,
+        dest,
+        `${net.config.miner.data_dir}/work/${request.id}/out`,
+      ],
       cwd: REPO,
       stdout: "piped",
       stderr: "piped",

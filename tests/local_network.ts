@@ -73,7 +73,12 @@ export async function startLocalNetwork(
       await registerHotkey(api, alice, NETUID, validatorW.ss58);
       const uids = await api.query.subtensorModule.subnetworkN(NETUID);
       const permits = Array.from({ length: Number(uids.toString()) }, () => true);
-      await setValidators(chain, NETUID, [{ hotkey: validatorW.ss58, stakeTao: VALIDATOR_STAKE_TAO }], permits);
+      await setValidators(
+        chain,
+        NETUID,
+        [{ hotkey: validatorW.ss58, stakeTao: VALIDATOR_STAKE_TAO }],
+        permits,
+      );
     } finally {
       await api.disconnect();
     }
@@ -113,7 +118,10 @@ export async function startLocalNetwork(
       taskCenter,
       files,
       minerWallet,
-      validator: { wallet: validatorWallet, dendrite: createDendrite({ wallet: validatorWallet, ip: "127.0.0.1" }) },
+      validator: {
+        wallet: validatorWallet,
+        dendrite: createDendrite({ wallet: validatorWallet, ip: "127.0.0.1" }),
+      },
       axon: { ip: "127.0.0.1", port: axonPort, hotkey: minerWallet.hotkey.ss58 },
       configFile,
       config,
@@ -150,7 +158,9 @@ async function startFileHost(dir: string) {
       if (stat.isDirectory) {
         // Name the entries (not "."): a "./" root entry is refused by the miner's unpacker, rightly.
         const entries = (await Array.fromAsync(Deno.readDir(path))).map((e) => e.name).sort();
-        const tar = await new Deno.Command("tar", { args: ["-czf", `${dir}/${name}`, "-C", path, ...entries] })
+        const tar = await new Deno.Command("tar", {
+          args: ["-czf", `${dir}/${name}`, "-C", path, ...entries],
+        })
           .output();
         if (!tar.success) throw new Error(`Cannot pack "${path}": ${new TextDecoder().decode(tar.stderr)}`);
       } else {
@@ -177,7 +187,9 @@ export async function buildTiny(
     stderr: "piped",
   }).output();
   const dec = new TextDecoder();
-  if (!res.success) throw new Error(`Cannot build the tiny ${kind} model: ${dec.decode(res.stderr).slice(-800)}`);
+  if (!res.success) {
+    throw new Error(`Cannot build the tiny ${kind} model: ${dec.decode(res.stderr).slice(-800)}`);
+  }
   return JSON.parse(dec.decode(res.stdout).trim().split("\n").at(-1)!);
 }
 
@@ -219,7 +231,14 @@ export function tinyTaskRequest(
     dataset: source,
     training: {
       base_model: model,
-      hyperparameters: { max_steps: 8, learning_rate: 0.02, resolution: 32, checkpoint_every: 4, rank: 4, alpha: 4 },
+      hyperparameters: {
+        max_steps: 8,
+        learning_rate: 0.02,
+        resolution: 32,
+        checkpoint_every: 4,
+        rank: 4,
+        alpha: 4,
+      },
       quality: { num_inference_steps: 2, prompts: ["a red square", "a blue box"], min_difference: 0.001 },
     },
   });

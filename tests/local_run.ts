@@ -7,7 +7,13 @@
 import { loadConfig } from "../core/config.ts";
 import { setupLogging } from "../core/logging.ts";
 import { runMiner } from "../actors/tree.ts";
-import { buildTiny, chainSpecPath, type LocalNetwork, startLocalNetwork, tinyTaskRequest } from "./local_network.ts";
+import {
+  buildTiny,
+  chainSpecPath,
+  type LocalNetwork,
+  startLocalNetwork,
+  tinyTaskRequest,
+} from "./local_network.ts";
 import type { TaskRequest } from "../core/task.ts";
 import type { PyValue } from "../actors/axon/body_hash.ts";
 import { syncMetagraph } from "../actors/chain/chain_actor.ts";
@@ -46,7 +52,9 @@ export async function runLocal(
   say(`miner hotkey ${net.minerWallet.hotkey.ss58} · validator hotkey ${net.validator.wallet.hotkey.ss58}`);
   const requests: TaskRequest[] = [];
   for (const [i, kind] of kinds.entries()) {
-    const served = await net.files.serve(kind === "text" ? `${tiny[i].dataset}/train.jsonl` : tiny[i].dataset);
+    const served = await net.files.serve(
+      kind === "text" ? `${tiny[i].dataset}/train.jsonl` : tiny[i].dataset,
+    );
     requests.push(tinyTaskRequest(kind, `local-${kind}-${Date.now().toString(36)}`, tiny[i].model, served));
   }
 
@@ -78,7 +86,9 @@ async function waitForMetagraph(sup: Supervisor): Promise<void> {
     const synced = chain ? await syncMetagraph(chain) : null;
     if (synced?.ok) return say(`metagraph synced at block ${synced.block}: ${synced.neurons} neurons`);
     // The chain actor connects in the background; until then a sync is refused as "disconnected".
-    if (Date.now() > deadline) throw new Error(`Cannot sync the metagraph: ${synced?.message ?? "no chain actor"}`);
+    if (Date.now() > deadline) {
+      throw new Error(`Cannot sync the metagraph: ${synced?.message ?? "no chain actor"}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -95,7 +105,11 @@ async function playValidator(net: LocalNetwork, requests: TaskRequest[]): Promis
     const sent = await dendrite.call(net.axon, "TrainingTask", { task: request as unknown as PyValue });
     const reply = sent.synapse ?? {};
     if (sent.status !== 200 || reply.accepted !== true) {
-      say(`task ${request.id} refused: ${sent.status} ${reply.reason ?? ""} ${reply.message ?? sent.message ?? ""}`);
+      say(
+        `task ${request.id} refused: ${sent.status} ${reply.reason ?? ""} ${
+          reply.message ?? sent.message ?? ""
+        }`,
+      );
       ok = false;
       continue;
     }
