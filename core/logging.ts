@@ -137,6 +137,8 @@ export function actorLogger(actor: string): Logger {
 // other properties follow as key=value so a task can be grepped across actors.
 const consoleFormatter: TextFormatter = getTextFormatter({
   timestamp: "time",
+  // Ids and paths read better bare; other values keep their inspected form.
+  value: "bare",
   level: "FULL",
   category: (c) => c.slice(1).join(".") || c.join("."),
   format: (v) =>
@@ -151,7 +153,11 @@ function errorsAsText(sink: Sink): Sink {
 }
 
 function renderProperties(record: LogRecord): string {
-  const shown = Object.entries(record.properties).filter(([k]) => k !== "actor");
+  // Properties the message already shows (`{taskId}` in its template) are not repeated after it.
+  const template = typeof record.rawMessage === "string" ? record.rawMessage : record.rawMessage.join("");
+  const shown = Object.entries(record.properties).filter(([k]) =>
+    k !== "actor" && !template.includes(`{${k}}`)
+  );
   return shown.map(([k, v]) => ` ${k}=${renderValue(v)}`).join("");
 }
 

@@ -37,7 +37,7 @@ Deno.test("main.ts check-config exits 2 with located errors and no stack trace",
   assert.equal(
     r.stderr.trim(),
     [
-      `${dir}/config.yml:2:19 miner.max_queue_size: expected a positive integer, got "ten"`,
+      `${dir}/config.yml:2:3 miner.max_queue_size: expected a positive integer, got "ten"`,
       `${dir}/config.yml:3:3 miner: unknown key "colour"`,
     ].join("\n"),
   );

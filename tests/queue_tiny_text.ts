@@ -1,6 +1,6 @@
 /**
  * A tiny Llama and a toy JSONL dataset for tests that run the real trainer, built once per machine by
- * trainer/tests/tiny_models.py (nothing downloaded) and shared by the test files that need them.
+ * trainer/tiny.py (nothing downloaded) and shared by the test files that need them.
  */
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 export const PYTHON = `${ROOT}/.venv/bin/python`;
@@ -16,7 +16,7 @@ export const TRAINER_ENV = {
 const BUILD = `
 import json, sys
 from pathlib import Path
-from trainer.tests.tiny_models import build_tiny_llama
+from trainer.tiny import build_tiny_llama
 out = Path(sys.argv[1])
 build_tiny_llama(out / "model")
 sounds = {"cat": "meow meow", "dog": "woof woof", "bird": "tweet tweet", "cow": "moo moo"}

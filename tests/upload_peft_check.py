@@ -1,4 +1,4 @@
-"""Helpers for tests/upload_peft_test.ts. `prepare DIR`: a tiny Llama (trainer/tests/tiny_models.py), a toy
+"""Helpers for tests/upload_peft_test.ts. `prepare DIR`: a tiny Llama (trainer/tiny.py), a toy
 dataset and a task.json for `python -m trainer run`. `load BASE ADAPTER REFERENCE`: loads the adapter files
 downloaded from the local Hub with peft onto BASE and checks its LoRA weights equal the trainer's own
 output in REFERENCE and that it changes the model's logits. Prints one JSON line."""
@@ -11,8 +11,8 @@ from pathlib import Path
 
 
 def prepare(root: Path) -> None:
-    from trainer.tests.conftest import text_task, toy_rows
-    from trainer.tests.tiny_models import build_tiny_llama
+    from trainer.tests.conftest import text_task
+    from trainer.tiny import build_tiny_llama, toy_rows
 
     model = build_tiny_llama(root / "model")
     ds = root / "ds"
@@ -37,10 +37,20 @@ def load(base: Path, adapter: Path, reference: Path) -> None:
     peft_model = PeftModel.from_pretrained(model, adapter)
     loaded = get_peft_model_state_dict(peft_model)
     want = load_file(reference / "adapter_model.safetensors")
-    same = set(loaded) == set(want) and all(torch.equal(loaded[k], want[k]) for k in want)
+    same = set(loaded) == set(want) and all(
+        torch.equal(loaded[k], want[k]) for k in want
+    )
     with torch.no_grad():
         after = peft_model(ids).logits
-    print(json.dumps({"tensors": len(want), "same": same, "changed": not torch.allclose(before, after)}))
+    print(
+        json.dumps(
+            {
+                "tensors": len(want),
+                "same": same,
+                "changed": not torch.allclose(before, after),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
