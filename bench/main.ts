@@ -2,6 +2,7 @@
  * `deno task bench`: every benchmark, each reporting figures as ratios against a baseline measured
  * in the same run (never absolute thresholds; timings on shared machines only compare side by side).
  */
+import { benchAxon } from "./axon.ts";
 import { benchQueue } from "./queue.ts";
 
 type Bench = { name: string; run: () => Promise<void> };
@@ -19,6 +20,7 @@ const benches: Bench[] = [
     },
   },
   { name: "queue (enqueue → trainer started latency, enqueue+dispatch throughput)", run: () => benchQueue() },
+  { name: "axon (signed requests: ours vs the bittensor SDK's Axon)", run: () => benchAxon() },
 ];
 
 const only = Deno.args[0];

@@ -101,14 +101,16 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
 
   try {
     const status = await child.status;
+    // The leader is gone: whatever it left in its group (a DataLoader worker, a shell's `sleep`) is an
+    // orphan that may hold our pipes open, so reap it before waiting for the streams to close.
+    signalGroup(child.pid, "SIGKILL");
     await Promise.all([readStdout, readStderr]);
     end.status = { code: status.code, signal: status.signal };
   } finally {
     clearTimeout(limit);
     clearTimeout(killTimer);
     run.signal?.removeEventListener("abort", onAbort);
-    // The leader is gone; anything it left in its group goes too.
-    signalGroup(child.pid, "SIGKILL");
+    signalGroup(child.pid, "SIGKILL"); // also when reading failed
   }
   end.stderrTail = stderr.last;
   return outcomeOf(end);
