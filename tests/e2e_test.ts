@@ -35,10 +35,11 @@ Deno.test("Miner takes a text task from the real Python dendrite to done on the 
   };
   const streams = Promise.all([collect(miner.stdout), collect(miner.stderr)]);
   try {
-    await waitFor(async () => (await net.validator.dendrite.call(net.axon, "Synapse")).status === 200, {
+    // Capacity is for validators only: a 200 means the axon is up and has synced a metagraph listing ours.
+    await waitFor(async () => (await net.validator.dendrite.call(net.axon, "Capacity")).status === 200, {
       timeoutMs: 120_000,
       intervalMs: 250,
-      what: "the miner's axon to answer",
+      what: "the miner's axon to know our validator",
     });
 
     const validator = await new Deno.Command(`${REPO}.venv-bt/bin/python`, {
