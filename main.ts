@@ -3,6 +3,7 @@
  * Exit codes: 0 clean stop, 1 a supervisor gave up (or a crash), 2 invalid config or usage.
  */
 import { parseArgs } from "node:util";
+import { getLogger } from "@logtape/logtape";
 import { loadConfigOrExit } from "./core/cli_config.ts";
 import { formatEffectiveConfig, type MinerConfig } from "./core/config.ts";
 import { setupLogging } from "./core/logging.ts";
@@ -27,6 +28,9 @@ Options:
 
 Environment: MINER_CONFIG, HF_TOKEN / HUGGINGFACE_TOKEN, CUDA_VISIBLE_DEVICES, BT_WALLET_PATH
 `;
+
+/** Start-up failures that name what to fix; anything else is a bug and keeps its stack. */
+const OPERATOR_ERRORS = new Set(["WalletError", "AlreadyExists", "ConfigError", "ChainError"]);
 
 /** Graceful stop must finish within this; a second signal or the deadline forces exit. */
 const STOP_DEADLINE_MS = 60_000;
@@ -101,6 +105,11 @@ async function runUntilSignal(cfg: MinerConfig): Promise<number> {
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   try {
     return await runMiner(cfg, { stopRequested: stopRequested.promise, stopDeadlineMs: STOP_DEADLINE_MS });
+  } catch (e) {
+    // An operator's mistake (no wallet, a second miner on the data dir) gets its message, not a stack.
+    if (!(e instanceof Error) || !OPERATOR_ERRORS.has(e.name)) throw e;
+    getLogger(["satori", "main"]).fatal("Cannot start the miner: {message}", { message: e.message });
+    return 1;
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
   }

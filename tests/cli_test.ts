@@ -63,3 +63,18 @@ Deno.test("main.ts status says not running on a fresh data dir", async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /satori-miner is not running \(data dir ".*\/data"\)\nno tasks yet/);
 });
+
+Deno.test("main.ts start without a wallet exits 1 naming the btcli command, no stack trace", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/config.yml`,
+    `wallet:\n  path: ${dir}/wallets\nminer:\n  data_dir: ${dir}/data\nlogging:\n  file: ${dir}/data/miner.log\n`,
+  );
+  const r = await cli(["start"], { MINER_CONFIG: `${dir}/config.yml` });
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stdout + r.stderr,
+    /Cannot start the miner: Cannot load wallet "default".*btcli wallet create/,
+  );
+  assert.doesNotMatch(r.stdout + r.stderr, /\bat .*\.ts:\d+/);
+});
