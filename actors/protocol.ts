@@ -109,6 +109,11 @@ export type TrainJob = {
   taskId: string;
   spec: TrainingSpec;
   datasetDir: string;
+  /**
+   * The manifest the task center validated; its hashes are rechecked right before the trainer starts,
+   * so training uses exactly the validated bytes. Null: no manifest to check (local datasets, tests).
+   */
+  manifestFile: string | null;
   /** Continue from the newest checkpoint in the task's work dir (a retry or a recovery). */
   resume: boolean;
   devices: Device[];

@@ -17,7 +17,7 @@ import type { ChainMsg, GpuMsg, QueueMsg, SubmitMsg, UploadMsg } from "./protoco
 import { startQueueActor } from "./queue/queue_actor.ts";
 import { type ActorRef, realClock } from "./runtime/actor.ts";
 import { type ChildSpec, startSupervisor, type Supervisor } from "./runtime/supervisor.ts";
-import { startSubmitActor } from "./submit/submit_actor.ts";
+import { manifestPath, startSubmitActor } from "./submit/submit_actor.ts";
 import { startUploadActor, uploadDepsFrom } from "./upload/upload_actor.ts";
 
 const log = getLogger(["satori", "tree"]);
@@ -136,6 +136,7 @@ export function minerSpec(parts: MinerParts, sup: () => Supervisor, trainerEnv: 
           maxQueueSize: cfg.miner.max_queue_size,
           maxAttempts: cfg.miner.max_attempts,
           dataDir: cfg.miner.data_dir,
+          manifestFile: (t) => manifestPath(cfg.miner.data_dir, t.request.id),
           onTrained: (t) => onTrained(flow, t),
         }),
     },

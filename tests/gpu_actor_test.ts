@@ -5,13 +5,14 @@ import { cancelRun, cudaVisible, startGpuActor, train } from "../actors/gpu/gpu_
 import type { GpuReport, TrainJob } from "../actors/protocol.ts";
 import { runsWith } from "../actors/gpu/leftover.ts";
 import { TrainingSpec } from "../core/training.ts";
+import { buildManifest } from "../actors/submit/dataset/manifest.ts";
 import { waitFor } from "./helpers.ts";
 
 const FAKE_PYTHON = new URL("./gpu_fake_python.sh", import.meta.url).pathname;
 
 function job(taskId: string, model: string, devices: Device[] = [CPU_DEVICE]): TrainJob {
   const spec = TrainingSpec.parse({ task_id: taskId, type: "text", base_model: model });
-  return { taskId, spec, datasetDir: "/nonexistent", resume: false, devices };
+  return { taskId, spec, datasetDir: "/nonexistent", manifestFile: null, resume: false, devices };
 }
 
 async function gpuWithReports(over: { timeLimitMs?: number } = {}) {
@@ -124,4 +125,32 @@ Deno.test("cudaVisible() lists the job's cards and hides every card on the cpu d
   });
   assert.equal(cudaVisible([card(2), card(5)]), "2,5");
   assert.equal(cudaVisible([CPU_DEVICE]), "");
+});
+
+Deno.test("GpuActor refuses to train a dataset changed since the task center validated it", async () => {
+  const { gpu, dataDir, reports, reporter, ended } = await gpuWithReports();
+  await using _ = gpu;
+  const datasetDir = `${dataDir}/datasets/t-tampered`;
+  await Deno.mkdir(datasetDir, { recursive: true });
+  await Deno.writeTextFile(`${datasetDir}/train.jsonl`, '{"text": "validated"}\n');
+  const manifestFile = `${dataDir}/datasets/t-tampered.manifest.json`;
+  await Deno.writeTextFile(
+    manifestFile,
+    JSON.stringify(
+      await buildManifest(datasetDir, "t-tampered", {
+        kind: "url",
+        url: "https://example.org/d",
+        sha256: "0".repeat(64),
+        max_bytes: 1e6,
+      }, "plain"),
+    ),
+  );
+  await Deno.writeTextFile(`${datasetDir}/train.jsonl`, '{"text": "swapped after validation"}\n');
+
+  await train(gpu, { ...job("t-tampered", "fake:ok"), datasetDir, manifestFile }, reporter);
+  await waitFor(() => !!ended("t-tampered"), { timeoutMs: 10_000, what: "the run to end" });
+  const outcome = (ended("t-tampered") as Extract<GpuReport, { kind: "ended" }>).outcome;
+  assert.ok(!outcome.ok && outcome.code === "dataset_invalid", JSON.stringify(outcome));
+  assert.match(outcome.message, /train\.jsonl/);
+  assert.ok(!reports.some((r) => r.kind === "spawned"), "no trainer may start on changed data");
 });

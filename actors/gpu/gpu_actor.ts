@@ -136,6 +136,7 @@ function startRun(
     trainerRoot: deps.trainerRoot,
     workDir: `${deps.dataDir}/work/${job.taskId}`,
     datasetDir: job.datasetDir,
+    manifestFile: job.manifestFile,
     resume: job.resume,
     env: { ...deps.env, CUDA_VISIBLE_DEVICES: cudaVisible(job.devices) },
     nprocs: Math.max(1, job.devices.filter((d) => d.kind === "cuda").length),

@@ -9,6 +9,7 @@ import type { TrainerEvent, TrainingSpec } from "../../core/training.ts";
 import { reapLeftover, removePidFile, writePidFile } from "./leftover.ts";
 import type { TrainerOutcome } from "./trainer_events.ts";
 import { runTrainer } from "./trainer_process.ts";
+import { DatasetManifest, verifyDatasetHashes } from "../submit/dataset/manifest.ts";
 
 /** Everything one run needs, as plain data (it crosses the worker boundary by structured clone). */
 export type WorkerRun = {
@@ -19,6 +20,7 @@ export type WorkerRun = {
   /** `<data_dir>/work/<task-id>`: task.json, trainer.pid and `out/` (checkpoints, artifacts). */
   workDir: string;
   datasetDir: string;
+  manifestFile: string | null;
   resume: boolean;
   env: Record<string, string>;
   nprocs: number;
@@ -44,6 +46,9 @@ const api = {
     try {
       await Deno.mkdir(`${run.workDir}/out`, { recursive: true });
       await reapLeftover(run.workDir);
+      // Here, off the main thread: hashing a large dataset must not stall the actors.
+      const checked = await recheckDataset(run);
+      if (!checked.ok) return checked;
       await Deno.writeTextFile(`${run.workDir}/task.json`, JSON.stringify(run.spec));
       let pidWritten: Promise<void> = Promise.resolve();
       const outcome = await runTrainer({
@@ -89,6 +94,26 @@ const api = {
     return { ok: true };
   },
 };
+
+/** The dataset must still be byte for byte what the task center validated. */
+async function recheckDataset(
+  run: WorkerRun,
+): Promise<{ ok: true } | Extract<TrainerOutcome, { ok: false }>> {
+  if (run.manifestFile === null) return { ok: true };
+  let manifest;
+  try {
+    manifest = DatasetManifest.parse(JSON.parse(await Deno.readTextFile(run.manifestFile)));
+  } catch (e) {
+    const why = (e as Error).message.split("\n")[0];
+    return {
+      ok: false,
+      code: "dataset_invalid",
+      message: `Cannot read the dataset manifest "${run.manifestFile}": ${why}`,
+    };
+  }
+  const check = await verifyDatasetHashes(run.datasetDir, manifest);
+  return check.ok ? check : { ok: false, code: "dataset_invalid", message: check.message };
+}
 
 export type GpuWorkerApi = typeof api;
 

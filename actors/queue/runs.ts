@@ -100,6 +100,7 @@ function launch(state: QueueState, entry: Entry, devices: Device[], task: Task):
     taskId: entry.id,
     spec: trainingSpecOf(task),
     datasetDir: deps.datasetDir?.(task) ?? `${deps.dataDir}/datasets/${entry.id}`,
+    manifestFile: deps.manifestFile?.(task) ?? null,
     // Any earlier run may have left a checkpoint; the trainer starts from 0 when there is none.
     resume: task.history.filter((h) => h.state === "training").length > 1,
     devices,

@@ -26,6 +26,8 @@ export type QueueDeps = {
   dataDir: string;
   /** Where a task's validated dataset lies; default `<dataDir>/datasets/<task-id>`. */
   datasetDir?: (task: Task) => string;
+  /** The validated manifest whose hashes the GPU worker rechecks before training; none by default. */
+  manifestFile?: (task: Task) => string | null;
   /** A task passed training and its quality check; it is now `uploading` and in the outbox. */
   onTrained?: (trained: Trained) => void;
   /** Every report from the GpuActors, for metrics, tests and benchmarks. */
