@@ -39,7 +39,8 @@ class ActorDownError extends Error {
   override name = "ActorDownError";
 }
 
-function need<M>(ref: ActorRef<M> | undefined, name: string): ActorRef<M> {
+/** The actor's current ref, or a clear error while its supervisor restarts it. */
+export function need<M>(ref: ActorRef<M> | undefined, name: string): ActorRef<M> {
   if (!ref) throw new ActorDownError(`Cannot reach the ${name} actor: it is restarting`);
   return ref;
 }

@@ -10,7 +10,7 @@ import { claimPidFile, storePath } from "../core/status.ts";
 import { loadWallet, type Wallet } from "../core/wallet.ts";
 import { axonOptions, startAxonActor } from "./axon/axon_actor.ts";
 import { lookupHotkey, startChainActor } from "./chain/chain_actor.ts";
-import { acceptTask, capacity, type FlowDeps, onSubmitReport, onTrained, resumeFlow } from "./flow.ts";
+import { acceptTask, capacity, type FlowDeps, need, onSubmitReport, onTrained, resumeFlow } from "./flow.ts";
 import { type Device, deviceKey, discoverDevices } from "./gpu/devices.ts";
 import { startGpuActor } from "./gpu/gpu_actor.ts";
 import type { ChainMsg, GpuMsg, QueueMsg, SubmitMsg, UploadMsg } from "./protocol.ts";
@@ -194,9 +194,4 @@ export function minerSpec(parts: MinerParts, sup: () => Supervisor, trainerEnv: 
     backoff: { minMs: 200, maxMs: 10_000, jitter: 0.2 },
     children,
   };
-}
-
-function need<T>(ref: T | undefined, name: string): T {
-  if (ref === undefined) throw new Error(`Cannot reach the ${name} actor: it is restarting`);
-  return ref;
 }

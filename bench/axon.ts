@@ -16,7 +16,7 @@ import {
   VALIDATOR_PHRASE,
   walletFrom,
 } from "../tests/axon_fixtures.ts";
-import { startSdkAxon } from "../tests/axon_sdk_processes.ts";
+import { serverReady, startSdkAxon } from "../tests/axon_sdk_processes.ts";
 
 type Result = { name: string; rps: number; p50: number; p99: number; errors: number; requests: number };
 
@@ -54,22 +54,11 @@ async function startOurs(): Promise<{ port: number } & AsyncDisposable> {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("bench axon server exited before serving");
-    text += value;
-  }
-  const { port } = JSON.parse(text.split("\n")[0]);
-  return {
-    port,
-    [Symbol.asyncDispose]: async () => {
-      await child.stdin.close();
-      await reader.cancel();
-      await child.status;
-    },
-  };
+  const { ready, stop } = await serverReady<{ port: number }>(
+    child,
+    () => Promise.resolve("bench axon server exited before serving"),
+  );
+  return { port: ready.port, [Symbol.asyncDispose]: stop };
 }
 
 /** `perWorker` signed TaskStatus requests for each of `concurrency` dendrites, nonces increasing. */

@@ -5,15 +5,14 @@
  */
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 export const BT_PYTHON = `${ROOT}.venv-bt/bin/python`;
-const HELPER = `${ROOT}tests/py/bt_helper.py`;
 export const BT_VENV_INSTALL =
   "python3.11 -m venv .venv-bt && .venv-bt/bin/pip install -r tests/requirements-bt.txt";
 
 // deno-lint-ignore no-explicit-any
 export type SdkResult = { ok: true; [key: string]: any } | { ok: false; error: string };
 
-/** Runs the operations in one Python process and returns one result per operation (throws on a failed op). */
-export async function runSdk(ops: Record<string, unknown>[]): Promise<Extract<SdkResult, { ok: true }>[]> {
+/** Fails with the install command when .venv-bt is missing (never a skip; see above). */
+export async function requireBtVenv(): Promise<void> {
   try {
     await Deno.stat(BT_PYTHON);
   } catch {
@@ -21,20 +20,30 @@ export async function runSdk(ops: Record<string, unknown>[]): Promise<Extract<Sd
       `Cannot run the Bittensor SDK tests: "${BT_PYTHON}" is missing; create it with: ${BT_VENV_INSTALL}`,
     );
   }
+}
+
+/** Runs `script` (relative to the repo) in .venv-bt with `payload` as JSON on stdin; returns its JSON stdout. */
+export async function runBtScript<T>(script: string, payload: unknown): Promise<T> {
+  await requireBtVenv();
   const child = new Deno.Command(BT_PYTHON, {
-    args: [HELPER],
+    args: [`${ROOT}${script}`],
     cwd: ROOT,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(JSON.stringify(ops)));
+  await writer.write(new TextEncoder().encode(JSON.stringify(payload)));
   await writer.close();
   const out = await child.output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`bt_helper.py exited ${out.code}: ${stderr.slice(-2000)}`);
-  const results = JSON.parse(new TextDecoder().decode(out.stdout)) as SdkResult[];
+  const dec = new TextDecoder();
+  if (!out.success) throw new Error(`${script} exited ${out.code}: ${dec.decode(out.stderr).slice(-2000)}`);
+  return JSON.parse(dec.decode(out.stdout)) as T;
+}
+
+/** Runs the operations in one Python process and returns one result per operation (throws on a failed op). */
+export async function runSdk(ops: Record<string, unknown>[]): Promise<Extract<SdkResult, { ok: true }>[]> {
+  const results = await runBtScript<SdkResult[]>("tests/py/bt_helper.py", ops);
   return results.map((r, i) => {
     if (!r.ok) throw new Error(`bt_helper.py op ${i} (${String(ops[i].op)}) failed: ${r.error}`);
     return r;

@@ -3,18 +3,31 @@
  * a real `bittensor.Axon` serving our synapses (tests/py/sdk_axon.py) and the real `Dendrite` calling
  * an axon case by case (tests/py/sdk_dendrite.py).
  */
-import { BT_PYTHON, BT_VENV_INSTALL } from "./axon_sdk.ts";
+import { BT_PYTHON, requireBtVenv, runBtScript } from "./axon_sdk.ts";
 
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
-async function requireVenv(): Promise<void> {
-  try {
-    await Deno.stat(BT_PYTHON);
-  } catch {
-    throw new Error(
-      `Cannot run the Bittensor SDK: "${BT_PYTHON}" is missing; create it with: ${BT_VENV_INSTALL}`,
-    );
+/**
+ * Waits for a server process's ready line (its first stdout line, JSON such as `{"port": 1234}`) and
+ * returns it with the stop that ends the process: closing its stdin is its cue to exit.
+ */
+export async function serverReady<T>(
+  child: Deno.ChildProcess,
+  onExit: () => Promise<string>,
+): Promise<{ ready: T; stop: () => Promise<void> }> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(await onExit());
+    text += value;
   }
+  const stop = async () => {
+    await child.stdin.close();
+    await reader.cancel();
+    await child.status;
+  };
+  return { ready: JSON.parse(text.split("\n")[0]) as T, stop };
 }
 
 export interface SdkAxon extends AsyncDisposable {
@@ -23,7 +36,7 @@ export interface SdkAxon extends AsyncDisposable {
 
 /** Starts the SDK axon on 127.0.0.1 (a free port); `allow` are the hotkeys its blacklist lets in. */
 export async function startSdkAxon(mnemonic: string, allow: string[]): Promise<SdkAxon> {
-  await requireVenv();
+  await requireBtVenv();
   const child = new Deno.Command(BT_PYTHON, {
     args: [`${ROOT}tests/py/sdk_axon.py`, "--mnemonic", mnemonic, "--port", "0", "--allow", ...allow],
     cwd: ROOT,
@@ -31,24 +44,11 @@ export async function startSdkAxon(mnemonic: string, allow: string[]): Promise<S
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) {
-      throw new Error(`tests/py/sdk_axon.py exited before serving (status ${(await child.status).code})`);
-    }
-    text += value;
-  }
-  const { port } = JSON.parse(text.split("\n")[0]) as { port: number };
-  return {
-    port,
-    [Symbol.asyncDispose]: async () => {
-      await child.stdin.close();
-      await reader.cancel();
-      await child.status;
-    },
-  };
+  const { ready, stop } = await serverReady<{ port: number }>(
+    child,
+    async () => `tests/py/sdk_axon.py exited before serving (status ${(await child.status).code})`,
+  );
+  return { port: ready.port, [Symbol.asyncDispose]: stop };
 }
 
 export type DendriteCase = {
@@ -76,30 +76,10 @@ export async function runSdkDendrite(
   axonHotkey: string,
   cases: DendriteCase[],
 ): Promise<DendriteResult[]> {
-  await requireVenv();
-  const child = new Deno.Command(BT_PYTHON, {
-    args: [`${ROOT}tests/py/sdk_dendrite.py`],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(JSON.stringify({
-    axon: { ip: "127.0.0.1", port, hotkey: axonHotkey },
-    cases,
-  })));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) {
-    throw new Error(
-      `sdk_dendrite.py exited ${out.code}: ${new TextDecoder().decode(out.stderr).slice(-2000)}`,
-    );
-  }
-  const results = JSON.parse(new TextDecoder().decode(out.stdout)) as ({ ok: true } & DendriteResult | {
-    ok: false;
-    error: string;
-  })[];
+  const results = await runBtScript<({ ok: true } & DendriteResult | { ok: false; error: string })[]>(
+    "tests/py/sdk_dendrite.py",
+    { axon: { ip: "127.0.0.1", port, hotkey: axonHotkey }, cases },
+  );
   return results.map((r, i) => {
     if (!r.ok) throw new Error(`sdk_dendrite.py case ${i} (${cases[i].case}) failed: ${r.error}`);
     return r;

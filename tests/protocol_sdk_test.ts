@@ -9,10 +9,8 @@ import assert from "node:assert/strict";
 import { axonStats, startAxonActor } from "../actors/axon/axon_actor.ts";
 import { bodyHash, EMPTY_BODY_HASH, parsePyJson, type PyValue } from "../actors/axon/body_hash.ts";
 import type { TaskRequest } from "../core/task.ts";
-import { BT_PYTHON } from "./axon_sdk.ts";
+import { runBtScript } from "./axon_sdk.ts";
 import { FakeMiner, MINER_PHRASE, VALIDATOR_FACTS, VALIDATOR_PHRASE, walletFrom } from "./axon_fixtures.ts";
-
-const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
 /** A miner that finishes every task at once, so TaskStatus has a progress and a result repo. */
 class DoneMiner extends FakeMiner {
@@ -75,25 +73,12 @@ type CallResult = {
   request_equal?: boolean;
 };
 
-async function roundTrip(port: number, axonHotkey: string, task: unknown): Promise<CallResult[]> {
-  const child = new Deno.Command(BT_PYTHON, {
-    args: ["tests/py/protocol_roundtrip.py"],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(JSON.stringify({
+function roundTrip(port: number, axonHotkey: string, task: unknown): Promise<CallResult[]> {
+  return runBtScript<CallResult[]>("tests/py/protocol_roundtrip.py", {
     axon: { ip: "127.0.0.1", port, hotkey: axonHotkey },
     mnemonic: VALIDATOR_PHRASE,
     task,
-  })));
-  await writer.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  assert.ok(out.success, `protocol_roundtrip.py exited ${out.code}: ${dec.decode(out.stderr).slice(-2000)}`);
-  return JSON.parse(dec.decode(out.stdout));
+  });
 }
 
 Deno.test("satori_protocol round-trips every synapse through AxonActor with the bittensor SDK", async (t) => {
