@@ -9,7 +9,12 @@ import { formatEffectiveConfig, type MinerConfig } from "./core/config.ts";
 import { setupLogging } from "./core/logging.ts";
 import { runMiner } from "./actors/tree.ts";
 import { minerStatus } from "./core/status.ts";
-import { runLocal } from "./tests/local_run.ts";
+
+const LOCAL_RUN = new URL("./local/local_run.ts", import.meta.url);
+type RunLocal = (
+  env: Record<string, string | undefined>,
+  opts: { image: boolean; configPath?: string },
+) => Promise<number>;
 
 const USAGE = `satori-miner: the training node of the Satori network (Bittensor subnet 119)
 
@@ -75,8 +80,12 @@ async function main(argv: string[]): Promise<number> {
         await loadConfigOrExit(env, parsed.values.config),
         (cfg) => runUntilSignal(cfg),
       );
-    case "local":
+    case "local": {
+      // A computed specifier: the module graph (and so `deno compile`) never includes the local network,
+      // which runs from the source tree only.
+      const { runLocal } = await import(LOCAL_RUN.href) as { runLocal: RunLocal };
       return await runLocal(env, { image: parsed.values.image, configPath: parsed.values.config });
+    }
     default:
       console.error(`Unknown command "${command}"\n\n${USAGE}`);
       return 2;

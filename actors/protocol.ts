@@ -1,21 +1,22 @@
 /**
- * Every public message union and its reply types, one section per actor (see STYLE.md). Tags are
- * imperative lowerCamel verbs; each message that expects an answer carries `reply: Reply<Result>`
- * with its result type declared beside it. Callers use each actor's interface functions, never
- * build these by hand. Timer ticks and child results stay private to the actor's own file.
+ * Every public message union and its reply types, one section per actor (see STYLE.md), and the
+ * interface function that sends each one (gen_server's API): callers use those, never build a message
+ * by hand, so an actor is reached without importing its folder. Tags are imperative lowerCamel verbs;
+ * a message that expects an answer carries `reply: Reply<Result>` with its result type beside it.
+ * Timer ticks and child results stay private to the actor's own file. Contracts come from core/ only.
  */
-import type { Reply } from "./runtime/actor.ts";
-import type { Task, TaskResult } from "../core/task.ts";
-import type { TrainerEvent, TrainingSpec } from "../core/training.ts";
-import type { Device } from "./gpu/devices.ts";
-import type { TrainerOutcome } from "./gpu/trainer_events.ts";
+import { type ActorRef, ask, type Reply } from "./runtime/actor.ts";
+import type { Task, TaskRequest, TaskResult } from "../core/task.ts";
+import type { DoneEvent, TrainerEvent, TrainerOutcome, TrainingSpec } from "../core/training.ts";
+import type { Device } from "../core/device.ts";
 export type { Reply };
 
 // ── ChainMsg (actors/chain/chain_actor.ts) ─────────────────────────────────────────────────────
 
 /**
  * What the miner knows of a caller's hotkey on its netuid, from the last metagraph sync (never a chain
- * read per request). `stale`: the chain is unreachable, the last sync failed, or none has finished yet.
+ * read per request). `stale`: the chain is unreachable, the last sync failed, or none has finished yet;
+ * the facts are still used, and counted.
  */
 export type HotkeyFacts = {
   registered: boolean;
@@ -61,6 +62,24 @@ export type ChainMsg =
   | { type: "getStatus"; reply: Reply<ChainStatus> }
   | { type: "syncMetagraph"; reply: Reply<SyncResult> };
 
+/** Facts about a caller's hotkey from the last metagraph sync; answered at once, never from the chain. */
+export function lookupHotkey(
+  chain: ActorRef<ChainMsg>,
+  ss58: string,
+  timeoutMs = 1_000,
+): Promise<HotkeyFacts> {
+  return ask(chain, (reply) => ({ type: "lookupHotkey", ss58, reply }), { timeoutMs });
+}
+
+export function chainStatus(chain: ActorRef<ChainMsg>, timeoutMs = 2_000): Promise<ChainStatus> {
+  return ask(chain, (reply) => ({ type: "getStatus", reply }), { timeoutMs });
+}
+
+/** Re-reads the metagraph now (or joins the sync in flight) and replies when it is done. */
+export function syncMetagraph(chain: ActorRef<ChainMsg>, timeoutMs = 60_000): Promise<SyncResult> {
+  return ask(chain, (reply) => ({ type: "syncMetagraph", reply }), { timeoutMs });
+}
+
 // ── QueueMsg (actors/queue/queue_actor.ts) ─────────────────────────────────────────────────────
 
 /**
@@ -98,9 +117,36 @@ export type QueueSnapshot = {
 export type QueueMsg =
   | { type: "admit"; task: Task; reply: Reply<AdmitResult> }
   | { type: "enqueue"; task: Task; reply: Reply<EnqueueResult> }
-  | { type: "release"; taskId: string }
   | { type: "cancel"; taskId: string; reply: Reply<CancelResult> }
   | { type: "snapshot"; reply: Reply<QueueSnapshot> };
+
+/**
+ * Takes a validator's task (state `received`) into the queue's count, stored, or refuses it with a
+ * reason the axon can forward. Idempotent on the task id.
+ */
+export function admit(queue: ActorRef<QueueMsg>, task: Task, timeoutMs = 10_000): Promise<AdmitResult> {
+  if (task.state !== "received") {
+    const id = task.request.id;
+    return Promise.reject(
+      new TypeError(`Cannot admit task "${id}": it is in state "${task.state}", not "received"`),
+    );
+  }
+  return ask(queue, (reply) => ({ type: "admit", task, reply }), { timeoutMs });
+}
+
+/** Accepts a `dataset_validated` task into the queue, or refuses with a reason the axon can forward. */
+export function enqueue(queue: ActorRef<QueueMsg>, task: Task, timeoutMs = 10_000): Promise<EnqueueResult> {
+  return ask(queue, (reply) => ({ type: "enqueue", task, reply }), { timeoutMs });
+}
+
+/** Fails a queued or running task with reason "cancelled"; a running trainer is stopped. */
+export function cancelTask(queue: ActorRef<QueueMsg>, taskId: string): Promise<CancelResult> {
+  return ask(queue, (reply) => ({ type: "cancel", taskId, reply }), { timeoutMs: 10_000 });
+}
+
+export function queueSnapshot(queue: ActorRef<QueueMsg>): Promise<QueueSnapshot> {
+  return ask(queue, (reply) => ({ type: "snapshot", reply }));
+}
 
 // ── GpuMsg (actors/gpu/gpu_actor.ts) ───────────────────────────────────────────────────────────
 
@@ -143,10 +189,24 @@ export type GpuMsg =
   | { type: "cancel"; taskId: string; reply: Reply<GpuCancelResult> }
   | { type: "adopt"; report: GpuReporter; reply: Reply<GpuAdoption> };
 
+/** Starts a job on this device; the reply only says whether it started. */
+export function train(gpu: ActorRef<GpuMsg>, job: TrainJob, report: GpuReporter): Promise<TrainStart> {
+  return ask(gpu, (reply) => ({ type: "train", job, report, reply }));
+}
+
+export function cancelRun(gpu: ActorRef<GpuMsg>, taskId: string): Promise<GpuCancelResult> {
+  return ask(gpu, (reply) => ({ type: "cancel", taskId, reply }));
+}
+
+/** Routes this actor's reports to `report` from now on, returning what runs and what was missed. */
+export function adopt(gpu: ActorRef<GpuMsg>, report: GpuReporter): Promise<GpuAdoption> {
+  return ask(gpu, (reply) => ({ type: "adopt", report, reply }));
+}
+
 // ── UploadMsg (actors/upload/upload_actor.ts) ──────────────────────────────────────────────────
 
 /** A task that passed training and its quality check: its record, the trainer's `done`, and its out dir. */
-export type UploadRequest = { task: Task; done: import("./gpu/trainer_events.ts").DoneEvent; outDir: string };
+export type UploadRequest = { task: Task; done: DoneEvent; outDir: string };
 
 /**
  * `repoId`/`commitSha`: where the artifacts now are; `reused`: an earlier run (before a crash) had already
@@ -164,7 +224,21 @@ export type UploadResult =
 
 export type UploadMsg = { type: "upload"; request: UploadRequest; reply: Reply<UploadResult> };
 
-// ── SubmitMsg (actors/submit/submit_actor.ts) ──────────────────────────────────────────────────
+/** An upload may move gigabytes through retries: the ask waits this long before giving up. */
+export const UPLOAD_TIMEOUT_MS = 2 * 60 * 60 * 1000;
+
+/** Uploads a trained task's adapter; the reply says where it is or why it is not. */
+export function upload(
+  actor: ActorRef<UploadMsg>,
+  request: UploadRequest,
+  opts: { timeoutMs?: number } = {},
+): Promise<UploadResult> {
+  return ask(actor, (reply) => ({ type: "upload", request, reply }), {
+    timeoutMs: opts.timeoutMs ?? UPLOAD_TIMEOUT_MS,
+  });
+}
+
+// ── TaskCenterMsg (actors/task_center/task_center_actor.ts) ──────────────────────────────────
 
 /** `started: false`: a job for the task was already running (a retry or a recovery); nothing new began. */
 export type PrepareDatasetResult =
@@ -175,20 +249,86 @@ export type PrepareDatasetResult =
  * `ok: true`: the result is in the durable outbox and will be sent until the task center acknowledges
  * it (the task then moves to `done`, or to `failed` on a 4xx). `quality_failed`: nothing was queued.
  */
-export type SubmitResultReply =
+export type DeliverResultReply =
   | { ok: true; task: Task }
   | { ok: false; reason: "not_found" | "invalid_state" | "quality_failed"; message: string };
 
-/** What the SubmitActor tells whoever started it as outcomes land; `task` is the stored record after it. */
-export type SubmitReport =
+export type TaskCenterMsg =
+  | { type: "prepareDataset"; taskId: string; reply: Reply<PrepareDatasetResult> }
+  | { type: "deliverResult"; taskId: string; result: TaskResult; reply: Reply<DeliverResultReply> };
+
+/**
+ * Starts fetching, checking and submitting a `received` task's dataset; replies once the job is
+ * running. The outcome arrives later as a TaskReport and in the task's state.
+ */
+export function prepareDataset(
+  taskCenter: ActorRef<TaskCenterMsg>,
+  taskId: string,
+  timeoutMs = 10_000,
+): Promise<PrepareDatasetResult> {
+  return ask(taskCenter, (reply) => ({ type: "prepareDataset", taskId, reply }), { timeoutMs });
+}
+
+/**
+ * Queues `result` of an `uploading` (or `submitting`) task for delivery; replies once it is in the
+ * durable outbox. Refused with `quality_failed` when the task never passed its quality check.
+ */
+export function deliverResult(
+  taskCenter: ActorRef<TaskCenterMsg>,
+  taskId: string,
+  result: TaskResult,
+  timeoutMs = 10_000,
+): Promise<DeliverResultReply> {
+  return ask(taskCenter, (reply) => ({ type: "deliverResult", taskId, result, reply }), { timeoutMs });
+}
+
+// ── PipelineMsg (actors/pipeline/pipeline_actor.ts) ────────────────────────────────────────────
+
+/**
+ * What the queue and the task center actor tell the pipeline as a task's steps land; `task` is the
+ * stored record after the step. The pipeline hands the task to the next actor.
+ */
+export type TaskReport =
   | { kind: "datasetValidated"; task: Task }
   | { kind: "datasetFailed"; task: Task }
+  | { kind: "trained"; task: Task }
   | { kind: "resultDelivered"; task: Task }
   | { kind: "resultFailed"; task: Task };
 
-export type SubmitMsg =
-  | { type: "prepareDataset"; taskId: string; reply: Reply<PrepareDatasetResult> }
-  | { type: "submitResult"; taskId: string; result: TaskResult; reply: Reply<SubmitResultReply> };
+/** Delivers a report to the pipeline; false when it is down or full (its restart resumes from the store). */
+export type TaskReporter = (report: TaskReport) => boolean;
+
+/** The validator who sent a task, as the axon verified it. */
+export type Sender = { hotkey: string; stakeTao: number };
+
+/**
+ * A validator's task taken in (`position`: its 1-based place among tasks not yet training) or
+ * refused. `unavailable`: an actor on the task's path is restarting; the axon answers 503 with
+ * `Retry-After: retryAfterS`.
+ */
+export type AcceptResult =
+  | { ok: true; taskId: string; position: number }
+  | { ok: false; reason: "queue_full" | "deadline" | "unplaceable"; message: string }
+  | { ok: false; reason: "unavailable"; message: string; retryAfterS: number };
+
+export type PipelineMsg =
+  | { type: "accept"; request: TaskRequest; sender: Sender; reply: Reply<AcceptResult> }
+  | { type: "report"; report: TaskReport };
+
+/** Takes a validator's task onto the pipeline: admitted by the queue, then its dataset goes out. */
+export function acceptTask(
+  pipeline: ActorRef<PipelineMsg>,
+  request: TaskRequest,
+  sender: Sender,
+  timeoutMs = 15_000,
+): Promise<AcceptResult> {
+  return ask(pipeline, (reply) => ({ type: "accept", request, sender, reply }), { timeoutMs });
+}
+
+/** Tells the pipeline a step landed; false when the report could not be delivered. */
+export function reportTo(pipeline: ActorRef<PipelineMsg> | undefined, report: TaskReport): boolean {
+  return pipeline !== undefined && pipeline.offer({ type: "report", report }) === undefined;
+}
 
 // ── AxonMsg (actors/axon/axon_actor.ts) ────────────────────────────────────────────────────────
 
@@ -207,3 +347,8 @@ export type AxonStats = {
 };
 
 export type AxonMsg = { type: "stats"; reply: Reply<AxonStats> };
+
+/** Counters and sizes, and the address actually bound. */
+export function axonStats(axon: ActorRef<AxonMsg>): Promise<AxonStats> {
+  return ask(axon, (reply) => ({ type: "stats", reply }));
+}

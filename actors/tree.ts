@@ -5,19 +5,34 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { MinerConfig } from "../core/config.ts";
+import { type Device, deviceKey } from "../core/device.ts";
+import { RETRY_AFTER_S, UnavailableError } from "../core/errors.ts";
+import { manifestPath, storePath } from "../core/paths.ts";
 import { Store } from "../core/store.ts";
-import { claimPidFile, storePath } from "../core/status.ts";
+import { claimPidFile } from "../core/status.ts";
+import type { Task } from "../core/task.ts";
 import { loadWallet, type Wallet } from "../core/wallet.ts";
-import { axonOptions, startAxonActor } from "./axon/axon_actor.ts";
-import { lookupHotkey, startChainActor } from "./chain/chain_actor.ts";
-import { acceptTask, capacity, type FlowDeps, need, onSubmitReport, onTrained, resumeFlow } from "./flow.ts";
-import { type Device, deviceKey, discoverDevices } from "./gpu/devices.ts";
+import { axonOptions, type CapacitySnapshot, startAxonActor } from "./axon/axon_actor.ts";
+import { startChainActor } from "./chain/chain_actor.ts";
+import { discoverDevices } from "./gpu/devices.ts";
 import { startGpuActor } from "./gpu/gpu_actor.ts";
-import type { ChainMsg, GpuMsg, QueueMsg, SubmitMsg, UploadMsg } from "./protocol.ts";
+import { startPipelineActor } from "./pipeline/pipeline_actor.ts";
+import {
+  acceptTask,
+  type ChainMsg,
+  type GpuMsg,
+  lookupHotkey,
+  type PipelineMsg,
+  type QueueMsg,
+  queueSnapshot,
+  reportTo,
+  type TaskCenterMsg,
+  type UploadMsg,
+} from "./protocol.ts";
 import { startQueueActor } from "./queue/queue_actor.ts";
-import { type ActorRef, realClock } from "./runtime/actor.ts";
+import type { ActorRef } from "./runtime/actor.ts";
 import { type ChildSpec, startSupervisor, type Supervisor } from "./runtime/supervisor.ts";
-import { manifestPath, startSubmitActor } from "./submit/submit_actor.ts";
+import { startTaskCenterActor } from "./task_center/task_center_actor.ts";
 import { startUploadActor, uploadDepsFrom } from "./upload/upload_actor.ts";
 
 const log = getLogger(["satori", "tree"]);
@@ -35,12 +50,14 @@ export type RunOptions = {
   onStarted?: (sup: Supervisor, parts: MinerParts) => void | Promise<void>;
   /** Extra environment for trainers (local mode: offline HF). */
   trainerEnv?: Record<string, string>;
+  /** Told when a task reaches an end state, for `local` and tests. */
+  onSettled?: (task: Task) => void;
 };
 
 /** Runs the miner until `stopRequested` resolves (exit 0) or a supervisor gives up (exit 1). */
 export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<number> {
   await using _pid = await claimPidFile(cfg);
-  await using store = await Store.open(storePath(cfg));
+  await using store = await Store.open(storePath(cfg.miner.data_dir));
   const { wallet, warnings } = await loadWallet({
     root: cfg.wallet.path,
     name: cfg.wallet.name,
@@ -62,14 +79,11 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
   const parts: MinerParts = { cfg, store, wallet, devices };
   let sup: Supervisor;
   try {
-    sup = await startSupervisor(minerSpec(parts, () => sup, opts.trainerEnv ?? {}));
+    sup = await startSupervisor(minerSpec(parts, () => sup, opts));
   } catch (e) {
     log.error("{error}", { error: (e as Error).message });
     return 1;
   }
-  const flow = flowDeps(parts, () => sup);
-  const resumed = await resumeFlow(flow);
-  if (resumed) log.info("Resuming {n} task(s) interrupted by the last stop", { n: resumed });
   await opts.onStarted?.(sup, parts);
 
   const ended = await Promise.race([
@@ -92,23 +106,39 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
   return 0;
 }
 
-function flowDeps({ cfg, store, devices }: MinerParts, sup: () => Supervisor): FlowDeps {
+/** The running instance of a child, or UnavailableError naming it while its supervisor restarts it. */
+function running<M>(ref: ActorRef<M> | undefined, what: string): ActorRef<M> {
+  if (!ref) throw new UnavailableError(what, RETRY_AFTER_S);
+  return ref;
+}
+
+async function capacity(
+  queue: ActorRef<QueueMsg>,
+  devices: readonly Device[],
+  max: number,
+): Promise<CapacitySnapshot> {
+  const snap = await queueSnapshot(queue);
+  const gpus = devices.filter((d) => d.kind === "cuda");
   return {
-    store,
-    clock: realClock,
-    devices,
-    maxQueueSize: cfg.miner.max_queue_size,
-    queue: () => sup()?.child<ActorRef<QueueMsg>>("queue"),
-    submit: () => sup()?.child<ActorRef<SubmitMsg>>("submit"),
-    upload: () => sup()?.child<ActorRef<UploadMsg>>("upload"),
+    totalGpus: gpus.length,
+    freeGpus: gpus.length === 0 ? 0 : snap.idle.length,
+    vramMb: gpus.map((d) => (d.kind === "cuda" ? d.memoryTotalMb : 0)),
+    queueLength: snap.admitted,
+    queueMax: max,
   };
 }
 
 /** The tree, as data. `sup` is read lazily: children look each other up when a message needs sending. */
-export function minerSpec(parts: MinerParts, sup: () => Supervisor, trainerEnv: Record<string, string>) {
+export function minerSpec(
+  parts: MinerParts,
+  sup: () => Supervisor,
+  opts: Pick<RunOptions, "trainerEnv" | "onSettled"> = {},
+) {
   const { cfg, store, wallet, devices } = parts;
-  const flow = flowDeps(parts, sup);
-  const chain = () => sup()?.child<ActorRef<ChainMsg>>("chain");
+  const trainerEnv = opts.trainerEnv ?? {};
+  const child = <M>(id: string) => () => sup()?.child<ActorRef<M>>(id);
+  const chain = child<ChainMsg>("chain");
+  const pipeline = child<PipelineMsg>("pipeline");
   let gpus: Supervisor | undefined;
   const gpuChildren: ChildSpec[] = devices.map((device) => ({
     id: `gpu:${deviceKey(device)}`,
@@ -137,7 +167,7 @@ export function minerSpec(parts: MinerParts, sup: () => Supervisor, trainerEnv: 
           maxAttempts: cfg.miner.max_attempts,
           dataDir: cfg.miner.data_dir,
           manifestFile: (t) => manifestPath(cfg.miner.data_dir, t.request.id),
-          onTrained: (t) => onTrained(flow, t),
+          onTrained: ({ task }) => void reportTo(pipeline(), { kind: "trained", task }),
         }),
     },
     {
@@ -156,17 +186,30 @@ export function minerSpec(parts: MinerParts, sup: () => Supervisor, trainerEnv: 
     },
     { id: "upload", shutdownMs: 30_000, start: () => startUploadActor(uploadDepsFrom(cfg)) },
     {
-      id: "submit",
+      id: "taskCenter",
       shutdownMs: 5_000,
       start: () =>
-        startSubmitActor({
+        startTaskCenterActor({
           store,
           signer: wallet,
           taskCenter: cfg.task_center,
           dataDir: cfg.miner.data_dir,
           hubUrl: cfg.huggingface.hub_url,
           hfToken: cfg.huggingface.token ?? undefined,
-          report: (r) => onSubmitReport(flow, r),
+          report: (r) => void reportTo(pipeline(), r),
+        }),
+    },
+    {
+      // After the actors it asks, before the door: it resumes unfinished tasks as it starts.
+      id: "pipeline",
+      shutdownMs: 5_000,
+      start: () =>
+        startPipelineActor({
+          store,
+          queue: child<QueueMsg>("queue"),
+          taskCenter: child<TaskCenterMsg>("taskCenter"),
+          upload: child<UploadMsg>("upload"),
+          onSettled: opts.onSettled,
         }),
     },
     ...(cfg.axon.enabled
@@ -177,10 +220,16 @@ export function minerSpec(parts: MinerParts, sup: () => Supervisor, trainerEnv: 
           start: () =>
             startAxonActor(axonOptions(cfg), {
               wallet,
-              lookup: (hotkey: string) => lookupHotkey(need(chain(), "chain"), hotkey),
-              submitTask: (request, validator) => acceptTask(flow, request, validator),
+              lookup: (hotkey: string) => lookupHotkey(running(chain(), "chain actor"), hotkey),
+              acceptTask: (request, sender) =>
+                acceptTask(running(pipeline(), "task pipeline"), request, sender),
               taskStatus: (id: string) => store.getTask(id),
-              capacity: () => capacity(flow),
+              capacity: () =>
+                capacity(
+                  running(child<QueueMsg>("queue")(), "queue actor"),
+                  devices,
+                  cfg.miner.max_queue_size,
+                ),
             }),
         } satisfies ChildSpec,
       ]

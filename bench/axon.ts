@@ -7,8 +7,9 @@
  *
  *   deno run -A bench/axon.ts [concurrency=16] [requests=3000]
  */
-import { type AxonTarget, createDendrite, type PreparedRequest } from "../actors/axon/dendrite.ts";
-import { axonStats, startAxonActor } from "../actors/axon/axon_actor.ts";
+import { type AxonTarget, createDendrite, type PreparedRequest } from "../local/dendrite.ts";
+import { startAxonActor } from "../actors/axon/axon_actor.ts";
+import { axonStats } from "../actors/protocol.ts";
 import {
   FakeMiner,
   MINER_PHRASE,
@@ -37,7 +38,7 @@ async function serveOurs(): Promise<void> {
     {
       wallet,
       lookup: (h) => miner.lookup(h),
-      submitTask: (r, v) => miner.submitTask(r, v),
+      acceptTask: (r, v) => miner.acceptTask(r, v),
       taskStatus: () => null,
       capacity: () => miner.capacity(),
     },

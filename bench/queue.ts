@@ -10,10 +10,11 @@
  *     (the axon serving many validators): group commit can only batch what is waiting together.
  * Run alone: deno run -A bench/queue.ts [--throughput] (the flag skips the latency part)
  */
-import { CPU_DEVICE, type Device } from "../actors/gpu/devices.ts";
+import { CPU_DEVICE, type Device } from "../core/device.ts";
 import { startGpuActor } from "../actors/gpu/gpu_actor.ts";
 import type { GpuMsg, GpuReport } from "../actors/protocol.ts";
-import { enqueue, startQueueActor } from "../actors/queue/queue_actor.ts";
+import { startQueueActor } from "../actors/queue/queue_actor.ts";
+import { enqueue } from "../actors/protocol.ts";
 import type { ActorRef } from "../actors/runtime/actor.ts";
 import { Store } from "../core/store.ts";
 import { type Task, transition } from "../core/task.ts";

@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from trainer import data
+from trainer.cancel import Cancel
 from trainer.config import parse_spec
 from trainer.text import TextSession
 from trainer.tiny import build_tiny_llama
-from trainer.util import Cancel
 
 WARMUP = 3
 

@@ -81,6 +81,33 @@ export class ActorStoppedError extends Error {
   }
 }
 
+/**
+ * A part of the miner cannot take the request now (an actor is restarting, its mailbox is full, or it
+ * did not answer in time): the caller should come back after `retryAfterS`. The axon answers it with
+ * 503 and `Retry-After`; it names what is busy and never carries a secret.
+ */
+export class UnavailableError extends Error {
+  override name = "UnavailableError";
+  constructor(readonly what: string, readonly retryAfterS: number, options?: ErrorOptions) {
+    super(`Service Unavailable: the ${what} is busy or restarting; retry in ${retryAfterS} s`, options);
+  }
+}
+
+/** Seconds a caller is told to wait when an actor is restarting: about one supervisor backoff. */
+export const RETRY_AFTER_S = 5;
+
+/**
+ * The UnavailableError an actor failure means for a caller: an ask refused or unanswered because the
+ * actor is stopped, full or slow. Null for anything else, which stays a failure.
+ */
+export function unavailableOf(e: unknown): UnavailableError | null {
+  if (e instanceof UnavailableError) return e;
+  if (e instanceof ActorStoppedError || e instanceof MailboxFullError || e instanceof AskTimeoutError) {
+    return new UnavailableError(`${e.actor} actor`, RETRY_AFTER_S, { cause: e });
+  }
+  return null;
+}
+
 /** A supervisor gave up on a child: the miner must stop and exit non-zero. */
 export class EscalationError extends Error {
   override name = "EscalationError";

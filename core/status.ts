@@ -3,11 +3,12 @@
  * the running miner writes and the KV store (SQLite allows a second reader), so it needs no API.
  */
 import type { MinerConfig } from "./config.ts";
+import { pidFilePath, storePath } from "./paths.ts";
 import { Store } from "./store.ts";
 import type { TaskState } from "./task.ts";
 
-export const pidFile = (cfg: MinerConfig) => `${cfg.miner.data_dir}/miner.pid`;
-export const storePath = (cfg: MinerConfig) => `${cfg.miner.data_dir}/state/miner.kv`;
+const pidFile = (cfg: MinerConfig) => pidFilePath(cfg.miner.data_dir);
+const storeOf = (cfg: MinerConfig) => storePath(cfg.miner.data_dir);
 
 /** Records this process as the running miner; refuses when another live miner holds the data dir. */
 export async function claimPidFile(cfg: MinerConfig): Promise<AsyncDisposable> {
@@ -42,11 +43,11 @@ export async function minerStatus(cfg: MinerConfig): Promise<string> {
     ? `satori-miner is not running (data dir "${cfg.miner.data_dir}")`
     : `satori-miner is running (pid ${pid}, data dir "${cfg.miner.data_dir}")`;
   try {
-    await Deno.stat(storePath(cfg));
+    await Deno.stat(storeOf(cfg));
   } catch {
     return `${head}\nno tasks yet`;
   }
-  await using store = await Store.open(storePath(cfg));
+  await using store = await Store.open(storeOf(cfg));
   const counts = new Map<TaskState, number>();
   for await (const t of store.tasks()) counts.set(t.state, (counts.get(t.state) ?? 0) + 1);
   const lines = [...counts].map(([state, n]) => `  ${state.padEnd(18)} ${n}`);

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { TransitionError } from "./errors.ts";
-import { ImageTrainingSpec, TextTrainingSpec } from "./training.ts";
+import { DoneEvent, ImageTrainingSpec, TextTrainingSpec } from "./training.ts";
 
 export const TaskId = z.string().min(1).max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
   message: "expected letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -62,7 +62,6 @@ export const TaskState = z.enum([
   "dataset_validated",
   "queued",
   "training",
-  "testing",
   "uploading",
   "submitting",
   "done",
@@ -92,6 +91,11 @@ export const Task = z.strictObject({
   attempts: z.number().int().nonnegative(),
   /** Latest progress the trainer reported, for TaskStatus replies. */
   progress: z.strictObject({ step: z.number(), total: z.number(), loss: z.number() }).nullable(),
+  /**
+   * The finished training: the trainer's `done` event (artifacts, metrics and the quality verdict it
+   * passed) and where the adapter lies. Written with the move to `uploading`, in the same write.
+   */
+  trained: z.strictObject({ done: DoneEvent, out_dir: z.string() }).nullable().default(null),
   result: TaskResult.nullable(),
   history: z.array(z.strictObject({ state: TaskState, at_ms: z.number().int() })),
 });
@@ -104,8 +108,8 @@ export type TaskEvent =
   | { type: "enqueue" }
   | { type: "startTraining" }
   | { type: "requeue" } // training interrupted (crash, restart): back to the queue, resume from checkpoint
-  | { type: "trainingDone" }
-  | { type: "qualityPassed" }
+  /** Training finished and its quality check passed: the verdict and the adapter are recorded. */
+  | { type: "trained"; done: DoneEvent; outDir: string }
   | { type: "uploaded"; result: TaskResult }
   | { type: "submitted" }
   | { type: "fail"; reason: string }
@@ -117,8 +121,7 @@ const NEXT: Record<Exclude<TaskEvent["type"], "fail" | "reject">, [from: TaskSta
   enqueue: ["dataset_validated", "queued"],
   startTraining: ["queued", "training"],
   requeue: ["training", "queued"],
-  trainingDone: ["training", "testing"],
-  qualityPassed: ["testing", "uploading"],
+  trained: ["training", "uploading"],
   uploaded: ["uploading", "submitting"],
   submitted: ["submitting", "done"],
 };
@@ -134,6 +137,7 @@ export function newTask(request: TaskRequest, validatorHotkey: string, nowMs: nu
     updated_ms: nowMs,
     attempts: 0,
     progress: null,
+    trained: null,
     result: null,
     history: [{ state: "received", at_ms: nowMs }],
   };
@@ -153,12 +157,16 @@ export function nextState(from: TaskState, event: TaskEvent["type"]): TaskState 
 export function transition(task: Task, event: TaskEvent, nowMs: number): Task {
   const to = nextState(task.state, event.type);
   if (to === null) throw new TransitionError(task.request.id, task.state, event.type);
+  if (event.type === "trained" && !event.done.quality.passed) {
+    throw new TransitionError(task.request.id, task.state, "trained (its quality check failed)");
+  }
   return {
     ...task,
     state: to,
     updated_ms: nowMs,
     reason: event.type === "fail" || event.type === "reject" ? event.reason : task.reason,
     attempts: event.type === "startTraining" ? task.attempts + 1 : task.attempts,
+    trained: event.type === "trained" ? { done: event.done, out_dir: event.outDir } : task.trained,
     result: event.type === "uploaded" ? event.result : task.result,
     history: [...task.history, { state: to, at_ms: nowMs }],
   };

@@ -9,15 +9,14 @@ import {
   transition,
 } from "./task.ts";
 import { TransitionError } from "./errors.ts";
-import { textTask } from "../tests/fixtures.ts";
+import { doneEvent, textTask } from "../tests/fixtures.ts";
 
 const HAPPY: TaskEvent[] = [
   { type: "submitDataset" },
   { type: "datasetValidated" },
   { type: "enqueue" },
   { type: "startTraining" },
-  { type: "trainingDone" },
-  { type: "qualityPassed" },
+  { type: "trained", done: doneEvent(), outDir: "/data/work/t1/out" },
   { type: "uploaded", result: { repo_id: "me/t1", commit_sha: "abc", artifacts: [], metrics: {} } },
   { type: "submitted" },
 ];
@@ -32,13 +31,24 @@ Deno.test("transition() walks the happy path from received to done", () => {
     "dataset_validated",
     "queued",
     "training",
-    "testing",
     "uploading",
     "submitting",
     "done",
   ]);
   assert.equal(task.attempts, 1);
   assert.equal(task.result?.repo_id, "me/t1");
+});
+
+Deno.test("transition() records the quality verdict with the move to uploading and refuses a failed one", () => {
+  let task = textTask("t1");
+  for (const e of HAPPY.slice(0, 4)) task = transition(task, e, 1);
+  assert.throws(
+    () => transition(task, { type: "trained", done: doneEvent(false), outDir: "/o" }, 2),
+    (e: unknown) => e instanceof TransitionError && /quality check failed/.test(e.message),
+  );
+  const trained = transition(task, { type: "trained", done: doneEvent(), outDir: "/o" }, 2);
+  assert.equal(trained.state, "uploading");
+  assert.deepEqual(trained.trained, { done: doneEvent(), out_dir: "/o" });
 });
 
 Deno.test("transition() allows requeue of an interrupted training and counts attempts", () => {
@@ -57,8 +67,7 @@ Deno.test("nextState() matches the documented table for every state and event", 
     "enqueue",
     "startTraining",
     "requeue",
-    "trainingDone",
-    "qualityPassed",
+    "trained",
     "uploaded",
     "submitted",
     "fail",
@@ -70,8 +79,7 @@ Deno.test("nextState() matches the documented table for every state and event", 
     ["dataset_validated/enqueue", "queued"],
     ["queued/startTraining", "training"],
     ["training/requeue", "queued"],
-    ["training/trainingDone", "testing"],
-    ["testing/qualityPassed", "uploading"],
+    ["training/trained", "uploading"],
     ["uploading/uploaded", "submitting"],
     ["submitting/submitted", "done"],
     ["received/reject", "rejected"],

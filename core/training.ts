@@ -32,6 +32,20 @@ const commonHyperparameters = {
   gradient_checkpointing: z.boolean().default(false),
   /** Save a resumable checkpoint every N optimizer steps (0: only on SIGTERM and at the end). */
   checkpoint_every: nonNegativeInt.default(100),
+  /**
+   * AdamW's decoupled weight decay. Default 0: decay pulls the LoRA weights toward zero, i.e. back toward
+   * the base model, which a short fine-tune does not want (also transformers' Trainer default).
+   */
+  weight_decay: z.number().nonnegative().default(0),
+  /** AdamW's first-moment decay. Default 0.9: torch's default, kept by the common LoRA recipes. */
+  adam_beta1: fraction.default(0.9),
+  /** AdamW's second-moment decay. Default 0.999: torch's value, stable at the small batches LoRA runs use. */
+  adam_beta2: fraction.default(0.999),
+  /**
+   * Clip the global gradient norm to this before each optimizer step (0: no clipping). Default 1: the
+   * value transformers' Trainer and diffusers' LoRA scripts use; it tames the spikes a high LoRA LR causes.
+   */
+  max_grad_norm: z.number().nonnegative().default(1),
 };
 
 export const TextHyperparameters = z.strictObject({
@@ -148,6 +162,14 @@ export const QualityResult = z.strictObject({
   samples: z.array(z.string()).default([]),
 });
 
+/** The last event of a successful run: artifacts, metrics and the quality verdict. */
+export const DoneEvent = event("done", {
+  artifacts: z.array(Artifact).min(1),
+  metrics: z.record(z.string(), z.union([finite, z.string(), z.boolean(), z.null()])),
+  quality: QualityResult,
+});
+export type DoneEvent = z.infer<typeof DoneEvent>;
+
 export const TrainerEvent = z.discriminatedUnion("type", [
   event("started", {
     task_id: z.string(),
@@ -173,11 +195,15 @@ export const TrainerEvent = z.discriminatedUnion("type", [
   event("checkpoint", { step: nonNegativeInt, path: z.string() }),
   event("eval", { step: nonNegativeInt, eval_loss: finite, perplexity: finite.nullable() }),
   event("quality", QualityResult.shape),
-  event("done", {
-    artifacts: z.array(Artifact).min(1),
-    metrics: z.record(z.string(), z.union([finite, z.string(), z.boolean(), z.null()])),
-    quality: QualityResult,
-  }),
+  DoneEvent,
   event("error", { code: TrainerErrorCode, message: z.string() }),
 ]);
 export type TrainerEvent = z.infer<typeof TrainerEvent>;
+
+/**
+ * How one training run ended, decided from its events and exit status: success only with a `done`
+ * event and exit code 0. `timeout` and `crashed` are the GPU actor's own codes beside the trainer's.
+ */
+export type TrainerOutcome =
+  | { ok: true; done: DoneEvent }
+  | { ok: false; code: TrainerErrorCode | "timeout" | "crashed"; message: string };

@@ -6,10 +6,12 @@ import { loadWallet, type Wallet } from "../core/wallet.ts";
 import { newTask, type Task, type TaskRequest } from "../core/task.ts";
 import type { Clock } from "../actors/runtime/actor.ts";
 import type { PyValue } from "../actors/axon/body_hash.ts";
-import { DEFAULT_RATE_LIMIT, type HotkeyFacts, type RateLimit } from "../actors/axon/blacklist.ts";
+import { DEFAULT_RATE_LIMIT, type RateLimit } from "../actors/axon/blacklist.ts";
+import type { HotkeyFacts } from "../actors/protocol.ts";
 import { type AxonHandler, type AxonState, createAxonHandler } from "../actors/axon/handler.ts";
 import { priorityGate } from "../actors/axon/priority_gate.ts";
-import type { AxonServices, CapacitySnapshot, SubmitResult } from "../actors/axon/synapse_handlers.ts";
+import type { AxonServices, CapacitySnapshot } from "../actors/axon/synapse_handlers.ts";
+import type { AcceptResult } from "../actors/protocol.ts";
 
 export const VALIDATOR_PHRASE =
   "old leopard transfer rib spatial phone calm indicate online fire caution review";
@@ -58,7 +60,7 @@ export class FakeMiner implements AxonServices {
       { registered: false, uid: null, validatorPermit: false, stakeTao: 0, stale: false };
   }
 
-  submitTask(request: TaskRequest, validator: { hotkey: string; stakeTao: number }): SubmitResult {
+  acceptTask(request: TaskRequest, validator: { hotkey: string; stakeTao: number }): AcceptResult {
     if (this.failWith) throw this.failWith;
     if (this.submitted.length >= this.queueMax) {
       return {
@@ -104,7 +106,7 @@ export function makeHandler(
   };
   const handler = createAxonHandler({
     lookup: (h) => miner.lookup(h),
-    submitTask: (r, v) => miner.submitTask(r, v),
+    acceptTask: (r, v) => miner.acceptTask(r, v),
     taskStatus: (id) => miner.taskStatus(id),
     capacity: () => miner.capacity(),
     signer: minerWallet,

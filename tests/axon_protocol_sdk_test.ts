@@ -13,7 +13,7 @@ import {
   type RequestHeaders,
   verifyBodyHash,
   verifyRequest,
-} from "../actors/axon/protocol.ts";
+} from "../actors/axon/wire.ts";
 import { loadWallet } from "../core/wallet.ts";
 import { runSdk } from "./axon_sdk.ts";
 

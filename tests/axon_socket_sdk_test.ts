@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { loadWallet } from "../core/wallet.ts";
-import { axonStats, startAxonActor } from "../actors/axon/axon_actor.ts";
-import { createDendrite } from "../actors/axon/dendrite.ts";
+import { startAxonActor } from "../actors/axon/axon_actor.ts";
+import { axonStats } from "../actors/protocol.ts";
+import { createDendrite } from "../local/dendrite.ts";
 import { runSdk } from "./axon_sdk.ts";
 import { type DendriteCase, runSdkDendrite, startSdkAxon } from "./axon_sdk_processes.ts";
 import { FakeMiner, taskJson, VALIDATOR_FACTS, walletFrom } from "./axon_fixtures.ts";
@@ -65,7 +66,7 @@ function startOurAxon() {
     {
       wallet: minerWallet,
       lookup: (h) => miner.lookup(h),
-      submitTask: (r, v) => miner.submitTask(r, v),
+      acceptTask: (r, v) => miner.acceptTask(r, v),
       taskStatus: (id) => miner.taskStatus(id),
       capacity: () => miner.capacity(),
     },

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import type { ApiPromise } from "@polkadot/api";
 import { Keyring } from "@polkadot/keyring";
 import { sr25519PairFromSeed } from "@polkadot/util-crypto";
-import { chainStatus, lookupHotkey, startChainActor, syncMetagraph } from "../actors/chain/chain_actor.ts";
+import { startChainActor } from "../actors/chain/chain_actor.ts";
+import { chainStatus, lookupHotkey, syncMetagraph } from "../actors/protocol.ts";
 import { readMetagraph } from "../actors/chain/chain_client.ts";
 import type { ChainConfig } from "../actors/chain/chain_actor.ts";
 import type { HotkeyFacts } from "../actors/protocol.ts";
@@ -23,7 +24,7 @@ import {
   startChopsticks,
   startTcpProxy,
   type TcpProxy,
-} from "./chain_harness.ts";
+} from "../local/chain_harness.ts";
 import { waitFor } from "./helpers.ts";
 
 const NETUID = 1;

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { DatasetError, DEFAULT_LIMITS, type UnpackLimits } from "../actors/submit/dataset/limits.ts";
-import { verifyDatasetHashes } from "../actors/submit/dataset/manifest.ts";
-import { datasetDir, loadManifest, prepareDatasetDir } from "../actors/submit/dataset/prepare.ts";
+import { DatasetError, DEFAULT_LIMITS, type UnpackLimits } from "../actors/task_center/dataset/limits.ts";
+import { verifyDatasetHashes } from "../core/manifest.ts";
+import { loadManifest } from "../core/manifest.ts";
+import { datasetDir } from "../core/paths.ts";
+import { prepareDatasetDir } from "../actors/task_center/dataset/prepare.ts";
 import { gzip, tar, zip } from "./dataset_archives.ts";
-import { datasetFetch, JSONL, rejection, urlTask } from "./submit_fixtures.ts";
+import { datasetFetch, JSONL, rejection, urlTask } from "./task_center_fixtures.ts";
 
 async function prepare(
   name: string,

@@ -2,7 +2,7 @@
  * Builders for test archives, malicious ones included: a ustar writer and a zip writer that will
  * write any name, link or declared size the test asks for, which real archivers refuse to do.
  */
-import { crc32Update } from "../actors/submit/dataset/zip.ts";
+import { crc32Update } from "../actors/task_center/dataset/zip.ts";
 
 const enc = new TextEncoder();
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { DatasetError, DEFAULT_LIMITS } from "../actors/submit/dataset/limits.ts";
-import { datasetDir, prepareDatasetDir } from "../actors/submit/dataset/prepare.ts";
-import { JSONL, rejection } from "./submit_fixtures.ts";
+import { DatasetError, DEFAULT_LIMITS } from "../actors/task_center/dataset/limits.ts";
+import { datasetDir } from "../core/paths.ts";
+import { prepareDatasetDir } from "../actors/task_center/dataset/prepare.ts";
+import { JSONL, rejection } from "./task_center_fixtures.ts";
 
 const HUB = "http://hub.test";
 

@@ -6,8 +6,8 @@
  * whose signature check passed. Then SIGTERM stops the miner cleanly.
  */
 import assert from "node:assert/strict";
-import { downloadSnapshot } from "../actors/upload/download.ts";
-import { buildTiny, startLocalNetwork, tinyTaskRequest } from "./local_network.ts";
+import { downloadSnapshot } from "./hub_download.ts";
+import { buildTiny, startLocalNetwork, tinyTaskRequest } from "../local/local_network.ts";
 import { waitFor } from "./helpers.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;

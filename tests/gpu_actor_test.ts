@@ -1,11 +1,12 @@
 /** GpuActor + its Web Worker against the fake trainer (tests/gpu_fake_python.sh): no Python, no torch. */
 import assert from "node:assert/strict";
-import { CPU_DEVICE, type Device } from "../actors/gpu/devices.ts";
-import { cancelRun, cudaVisible, startGpuActor, train } from "../actors/gpu/gpu_actor.ts";
+import { CPU_DEVICE, type Device } from "../core/device.ts";
+import { cudaVisible, startGpuActor } from "../actors/gpu/gpu_actor.ts";
+import { cancelRun, train } from "../actors/protocol.ts";
 import type { GpuReport, TrainJob } from "../actors/protocol.ts";
 import { runsWith } from "../actors/gpu/leftover.ts";
 import { TrainingSpec } from "../core/training.ts";
-import { buildManifest } from "../actors/submit/dataset/manifest.ts";
+import { buildManifest } from "../actors/task_center/dataset/describe.ts";
 import { waitFor } from "./helpers.ts";
 
 const FAKE_PYTHON = new URL("./gpu_fake_python.sh", import.meta.url).pathname;

@@ -3,10 +3,11 @@
  * the GpuActor) and fails it with the reason after `maxAttempts`. Uses the fake trainer, no Python.
  */
 import assert from "node:assert/strict";
-import { CPU_DEVICE } from "../actors/gpu/devices.ts";
+import { CPU_DEVICE } from "../core/device.ts";
 import { startGpuActor } from "../actors/gpu/gpu_actor.ts";
 import type { GpuMsg, GpuReport } from "../actors/protocol.ts";
-import { enqueue, startQueueActor } from "../actors/queue/queue_actor.ts";
+import { startQueueActor } from "../actors/queue/queue_actor.ts";
+import { enqueue } from "../actors/protocol.ts";
 import type { ActorRef } from "../actors/runtime/actor.ts";
 import { startSupervisor } from "../actors/runtime/supervisor.ts";
 import { Store } from "../core/store.ts";

@@ -15,7 +15,7 @@ import {
   uploadFiles,
   whoAmI,
 } from "@huggingface/hub";
-import { gitBlobOid, startHubServer } from "./hub_server.ts";
+import { gitBlobOid, startHubServer } from "../local/hub_server.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) % 251);

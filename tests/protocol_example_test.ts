@@ -6,7 +6,8 @@
  * against tests/local_network.ts is the lead's CI e2e.
  */
 import assert from "node:assert/strict";
-import { axonStats, startAxonActor } from "../actors/axon/axon_actor.ts";
+import { startAxonActor } from "../actors/axon/axon_actor.ts";
+import { axonStats } from "../actors/protocol.ts";
 import type { Task } from "../core/task.ts";
 import { runSdk } from "./axon_sdk.ts";
 import { BT_PYTHON } from "./axon_sdk.ts";
@@ -24,7 +25,6 @@ const STEPS: { state: Task["state"]; step: number }[] = [
   { state: "queued", step: 0 },
   { state: "training", step: 1 },
   { state: "training", step: 2 },
-  { state: "testing", step: 4 },
   { state: "uploading", step: 4 },
   { state: "done", step: 4 },
 ];
@@ -61,7 +61,7 @@ async function setup(queueMax: number) {
     {
       wallet: minerWallet,
       lookup: (h) => miner.lookup(h),
-      submitTask: (r, v) => miner.submitTask(r, v),
+      acceptTask: (r, v) => miner.acceptTask(r, v),
       taskStatus: (id) => miner.taskStatus(id),
       capacity: () => miner.capacity(),
     },
@@ -116,7 +116,6 @@ Deno.test("example_validator.py follows a task to done and exits 0 with one JSON
     "queued 0%",
     "training 25%",
     "training 50%",
-    "testing 100%",
     "uploading 100%",
     "done 100%",
   ]);

@@ -6,7 +6,8 @@
  * quotes and non-ASCII, int past 2^32, float in both notations, bool, None, list, nested dict).
  */
 import assert from "node:assert/strict";
-import { axonStats, startAxonActor } from "../actors/axon/axon_actor.ts";
+import { startAxonActor } from "../actors/axon/axon_actor.ts";
+import { axonStats } from "../actors/protocol.ts";
 import { bodyHash, EMPTY_BODY_HASH, parsePyJson, type PyValue } from "../actors/axon/body_hash.ts";
 import type { TaskRequest } from "../core/task.ts";
 import { runBtScript } from "./axon_sdk.ts";
@@ -14,8 +15,8 @@ import { FakeMiner, MINER_PHRASE, VALIDATOR_FACTS, VALIDATOR_PHRASE, walletFrom 
 
 /** A miner that finishes every task at once, so TaskStatus has a progress and a result repo. */
 class DoneMiner extends FakeMiner {
-  override submitTask(request: TaskRequest, validator: { hotkey: string; stakeTao: number }) {
-    const res = super.submitTask(request, validator);
+  override acceptTask(request: TaskRequest, validator: { hotkey: string; stakeTao: number }) {
+    const res = super.acceptTask(request, validator);
     const task = this.tasks.get(request.id);
     if (task) {
       const result = {
@@ -91,7 +92,7 @@ Deno.test("satori_protocol round-trips every synapse through AxonActor with the 
     {
       wallet: minerWallet,
       lookup: (h) => miner.lookup(h),
-      submitTask: (r, v) => miner.submitTask(r, v),
+      acceptTask: (r, v) => miner.acceptTask(r, v),
       taskStatus: (id) => miner.taskStatus(id),
       capacity: () => miner.capacity(),
     },

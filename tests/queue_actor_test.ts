@@ -1,13 +1,8 @@
 /** QueueActor against fake GpuActors (tests/queue_fake_gpu.ts), an in-memory store and a fake clock. */
 import assert from "node:assert/strict";
-import type { Device } from "../actors/gpu/devices.ts";
-import {
-  cancelTask,
-  enqueue,
-  queueSnapshot,
-  startQueueActor,
-  type Trained,
-} from "../actors/queue/queue_actor.ts";
+import type { Device } from "../core/device.ts";
+import { startQueueActor, type Trained } from "../actors/queue/queue_actor.ts";
+import { cancelTask, enqueue, queueSnapshot } from "../actors/protocol.ts";
 import { Store } from "../core/store.ts";
 import { type Task, transition } from "../core/task.ts";
 import { textTask } from "./fixtures.ts";

@@ -1,10 +1,11 @@
 /**
- * QueueActor admission (admit / enqueue / release, `max_queue_size` over every accepted task not yet
+ * QueueActor admission (admit / enqueue, `max_queue_size` over every accepted task not yet
  * training) and group commit, against fake GpuActors, an in-memory store and a fake clock.
  */
 import assert from "node:assert/strict";
-import type { Device } from "../actors/gpu/devices.ts";
-import { admit, enqueue, queueSnapshot, release, startQueueActor } from "../actors/queue/queue_actor.ts";
+import type { Device } from "../core/device.ts";
+import { startQueueActor } from "../actors/queue/queue_actor.ts";
+import { admit, enqueue, queueSnapshot } from "../actors/protocol.ts";
 import { Store } from "../core/store.ts";
 import { type Task, type TaskEvent, transition } from "../core/task.ts";
 import { textTask } from "./fixtures.ts";
@@ -125,20 +126,18 @@ Deno.test("enqueue() of an admitted task keeps its slot instead of counting it t
   assert.ok(again.ok && again.duplicate && again.task.state === "queued" && again.position === 1);
 });
 
-Deno.test("release() frees the slot of a task that failed before it was queued", async () => {
+Deno.test("QueueActor frees the slot of a task that failed before it was queued, read from the store", async () => {
   await using q = await setup({ maxQueueSize: 1 });
   assert.ok((await admit(q.queue, textTask("rejected"))).ok);
   await q.store.updateTask(
     "rejected",
     (t) => transition(t, { type: "fail", reason: "dataset rejected" }, T0),
   );
-  release(q.queue, "rejected");
-  release(undefined, "rejected"); // the queue being down is not an error
   assert.equal((await queueSnapshot(q.queue)).admitted, 0);
   assert.ok((await admit(q.queue, textTask("next"))).ok);
 });
 
-Deno.test("admit() re-reads its waiting tasks when full, so a lost release does not hold a slot", async () => {
+Deno.test("admit() re-reads its waiting tasks when full, so a task failed elsewhere does not hold a slot", async () => {
   await using q = await setup({ maxQueueSize: 1 });
   assert.ok((await admit(q.queue, textTask("timed-out"))).ok);
   await q.store.updateTask("timed-out", (t) => transition(t, { type: "reject", reason: "timeout" }, T0));

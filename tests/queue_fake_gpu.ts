@@ -2,8 +2,8 @@
  * A fake GpuActor for queue tests: an in-process actor speaking GpuMsg that records the jobs it gets
  * and lets the test decide when and how each run ends, instantly and without a worker or a process.
  */
-import type { Device } from "../actors/gpu/devices.ts";
-import type { TrainerOutcome } from "../actors/gpu/trainer_events.ts";
+import type { Device } from "../core/device.ts";
+import type { TrainerOutcome } from "../core/training.ts";
 import type { GpuMsg, GpuReporter, TrainJob } from "../actors/protocol.ts";
 import { type ActorRef, type Clock, spawn } from "../actors/runtime/actor.ts";
 import type { TrainerEvent } from "../core/training.ts";

@@ -4,10 +4,11 @@
  * task as a JSON line on stdout, and stops cleanly on SIGTERM. The test SIGKILLs it mid-training.
  * Usage: deno run -A tests/recovery_entry.ts DATA_DIR MODEL DATASET [--enqueue]
  */
-import { CPU_DEVICE } from "../actors/gpu/devices.ts";
+import { CPU_DEVICE } from "../core/device.ts";
 import { startGpuActor } from "../actors/gpu/gpu_actor.ts";
-import { acceptLocalDataset } from "../actors/queue/local_dataset.ts";
-import { enqueue, startQueueActor } from "../actors/queue/queue_actor.ts";
+import { acceptLocalDataset } from "./local_dataset.ts";
+import { startQueueActor } from "../actors/queue/queue_actor.ts";
+import { enqueue } from "../actors/protocol.ts";
 import { Store } from "../core/store.ts";
 import { newTask, TaskRequest } from "../core/task.ts";
 import { PYTHON, ROOT, tinyTraining, TRAINER_ENV } from "./queue_tiny_text.ts";

@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
-import { HEADER_BODY_SHA256, HEADER_HOTKEY, signRequest } from "../actors/submit/signing.ts";
+import { HEADER_BODY_SHA256, HEADER_HOTKEY, signRequest } from "../actors/task_center/signing.ts";
 import {
   getTaskStatus,
   getValidation,
+  postResult,
   submitDataset,
-  submitResult,
   taskCenter,
-} from "../actors/submit/task_center_client.ts";
-import { TaskCenterServer } from "./task_center_server.ts";
-import { RESULT, testSigner } from "./submit_fixtures.ts";
-import { buildSubmission } from "../actors/submit/result.ts";
-import { uploadingTask } from "./submit_fixtures.ts";
-import type { DatasetManifest } from "../actors/submit/task_center_api.ts";
+} from "../actors/task_center/task_center_client.ts";
+import { TaskCenterServer } from "../local/task_center_server.ts";
+import { RESULT, testSigner } from "./task_center_fixtures.ts";
+import { buildSubmission } from "../actors/task_center/result_submission.ts";
+import { uploadingTask } from "./task_center_fixtures.ts";
+import type { DatasetManifest } from "../actors/task_center/task_center_api.ts";
 
 const BASE = "http://task-center.test";
 
@@ -99,14 +99,14 @@ Deno.test("task_center_client round trip over a socket: dataset, validation, res
   s.faults.push({ route: "result", status: 429, times: 1, retryAfterS: 7 });
   const built = buildSubmission(uploadingTask("t-1", 1_000), RESULT, put.value.manifest_sha256);
   assert.ok(built.ok);
-  const limited = await submitResult(tc, built.submission);
+  const limited = await postResult(tc, built.submission);
   assert.ok(
     !limited.ok && limited.kind === "http" && limited.retryAfterMs === 7000 &&
       limited.reason === "rate_limited",
   );
-  const ack = await submitResult(tc, built.submission);
+  const ack = await postResult(tc, built.submission);
   assert.ok(ack.ok && !ack.value.duplicate);
-  const dup = await submitResult(tc, built.submission);
+  const dup = await postResult(tc, built.submission);
   assert.ok(dup.ok && dup.value.duplicate);
   const status = await getTaskStatus(tc, "t-1");
   assert.ok(status.ok && status.value.result?.dedupe_key === built.submission.dedupe_key);

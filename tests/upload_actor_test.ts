@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
-import { downloadSnapshot } from "../actors/upload/download.ts";
-import { startUploadActor, upload, type UploadDeps } from "../actors/upload/upload_actor.ts";
+import { downloadSnapshot } from "./hub_download.ts";
+import { startUploadActor, type UploadDeps } from "../actors/upload/upload_actor.ts";
+import { upload } from "../actors/protocol.ts";
 import type { RetryNotice } from "../actors/upload/retry.ts";
 import { fakeClock, waitFor } from "./helpers.ts";
-import { type HubServer, startHubServer } from "./hub_server.ts";
+import { type HubServer, startHubServer } from "../local/hub_server.ts";
 import { imageOutput, textOutput, type TrainedOutput } from "./upload_fixtures.ts";
 
 const FAST = { minMs: 1, maxMs: 2, jitter: 0 };

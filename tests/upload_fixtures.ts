@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { newTask, type Task, TaskRequest } from "../core/task.ts";
-import type { DoneEvent } from "../actors/gpu/trainer_events.ts";
+import type { DoneEvent } from "../core/training.ts";
 import { textTask } from "./fixtures.ts";
 
 /** Disposing removes the out dir. */

@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import { TrainerEvent } from "../core/training.ts";
 import { newTask, TaskRequest } from "../core/task.ts";
-import type { DoneEvent } from "../actors/gpu/trainer_events.ts";
-import { downloadSnapshot } from "../actors/upload/download.ts";
-import { startUploadActor, upload } from "../actors/upload/upload_actor.ts";
-import { startHubServer } from "./hub_server.ts";
+import type { DoneEvent } from "../core/training.ts";
+import { downloadSnapshot } from "./hub_download.ts";
+import { startUploadActor } from "../actors/upload/upload_actor.ts";
+import { upload } from "../actors/protocol.ts";
+import { startHubServer } from "../local/hub_server.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const PYTHON = `${ROOT}.venv/bin/python`;

@@ -14,11 +14,11 @@ import sys
 import traceback
 from pathlib import Path
 
+from .cancel import Cancel
 from .config import ImageTrainingSpec, TextTrainingSpec, parse_spec
 from .errors import TrainerError
 from .events import claim_stdout, report_error
 from .parallel import SECONDARY, Parallel, pick_failure
-from .util import Cancel
 
 log = logging.getLogger("trainer")
 

@@ -6,6 +6,7 @@ torchrun rank 0 writes it, `rng.pt` holds a list of every rank's RNG state and `
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,12 +18,20 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .config import CommonHyperparameters
 from .errors import TrainerError
 from .parallel import Parallel
-from .util import set_rng_state
+from .rng import set_rng_state
 
 log = logging.getLogger("trainer")
 KEEP = 2
+# Spec fields added after checkpoints existed, with their defaults. A checkpoint from before them hashes
+# without them; its optimizer state carries the weight decay and betas it was trained with.
+ADDED_LATER: dict[str, float] = {
+    f.name: f.default
+    for f in dataclasses.fields(CommonHyperparameters)
+    if f.name in ("weight_decay", "adam_beta1", "adam_beta2", "max_grad_norm")
+}
 
 
 def root(out: Path) -> Path:
@@ -32,7 +41,11 @@ def root(out: Path) -> Path:
 def fingerprint(spec_dict: dict[str, Any]) -> str:
     """Hash of everything in the task that changes what training does (checkpoint cadence aside)."""
     data = json.loads(json.dumps(spec_dict))
-    data.get("hyperparameters", {}).pop("checkpoint_every", None)
+    hp = data.get("hyperparameters", {})
+    hp.pop("checkpoint_every", None)
+    for name, default in ADDED_LATER.items():  # left out at their defaults: older checkpoints still resume
+        if hp.get(name) == default:
+            del hp[name]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

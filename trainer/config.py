@@ -112,6 +112,13 @@ class CommonHyperparameters(Checked):
     checkpoint_every: int = field(
         default=100, metadata=spec("Checkpoint every N steps (0: only on SIGTERM and at the end)", "int", **NONNEG_INT)
     )
+    # The optimizer (AdamW) and clipping; core/training.ts says why each default.
+    weight_decay: float = field(default=0, metadata=spec("AdamW decoupled weight decay (0: none)", "number", minimum=0))
+    adam_beta1: float = field(default=0.9, metadata=spec("AdamW first-moment decay", "number", **FRACTION))
+    adam_beta2: float = field(default=0.999, metadata=spec("AdamW second-moment decay", "number", **FRACTION))
+    max_grad_norm: float = field(
+        default=1, metadata=spec("Clip the gradient norm to this per step (0: no clipping)", "number", minimum=0)
+    )
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The one exception the trainer raises on purpose: a stable code (see core/training.ts) and a message."""
+"""The one exception the trainer raises on purpose: a stable code and a message. `ErrorCode` must equal
+`TrainerErrorCode` in core/training.ts: core/training_codes_test.ts and tests/test_contract.py fail otherwise."""
 
 from __future__ import annotations
 

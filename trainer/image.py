@@ -1,30 +1,28 @@
-"""FLUX image LoRA with diffusers + peft, following diffusers' train_dreambooth_lora_flux: latents and text
-embeddings are cached once, the text encoders are then freed and the VAE moved off the GPU; the LoRA sits
-on the transformer's attention projections and learns the flow-matching target (noise - latents) on
-packed latents. 24 GB mode: `quantization` nf4 (bitsandbytes) or fp8 (diffusers layerwise casting).
-Under torchrun every rank caches and trains (parallel.py); rank 0 alone samples, checks and saves."""
+"""FLUX image LoRA with diffusers + peft, following diffusers' train_dreambooth_lora_flux; the run's skeleton
+is session.py. Latents and text embeddings are cached once, the text encoders are then freed and the VAE
+moved off the GPU; the LoRA sits on the transformer's attention projections and learns the flow-matching
+target (noise - latents) on packed latents. 24 GB mode: `quantization` nf4 (bitsandbytes) or fp8
+(diffusers layerwise casting). Rank 0 alone samples the quality prompts and saves the LoRA."""
 
 from __future__ import annotations
 
 import gc
 import logging
-import math
-import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from . import checkpoint, data, image_data
-from .config import ImageTrainingSpec, spec_to_dict
+from . import data, image_data
+from .cancel import Cancel
+from .config import ImageHyperparameters, ImageTrainingSpec
 from .errors import TrainerError
-from .events import emit
 from .flux_lora import TARGETS, kohya_state_dict, quantization_config
-from .loop import LoopResult, train_loop
+from .loop import LoopResult
 from .output import Staging
 from .parallel import Parallel
 from .quality import image_quality
-from .util import Cancel, pick_device, pick_dtype, rng_state, seed_all
+from .session import Session
 
 log = logging.getLogger("trainer")
 LORA_FILE = "pytorch_lora_weights.safetensors"
@@ -33,52 +31,39 @@ FINAL = (LORA_FILE, KOHYA_FILE, "metrics.json", "training_args.json")
 EVAL_SIGMAS = (0.25, 0.5, 0.75)
 
 
-class ImageSession:
+class ImageSession(Session):
+    """`model` is the FLUX transformer carrying the LoRA adapter."""
+
+    kind: ClassVar[str] = "image"
+    final_files: ClassVar[tuple[str, ...]] = FINAL
+    spec: ImageTrainingSpec
+    hp: ImageHyperparameters
+
     def __init__(self, spec: ImageTrainingSpec, dataset: Path, out: Path, par: Parallel | None = None) -> None:
-        self.spec = spec
-        self.par = par or Parallel()
-        self.hp = spec.hyperparameters
-        self.dataset = dataset
-        self.out = out
-        self.device = pick_device()
-        self.precision, self.dtype = pick_dtype(self.hp.precision, self.device)
+        super().__init__(spec, dataset, out, par)
         self.quant = quantization_config(self.hp.quantization, self.device, self.dtype)
-        self.fingerprint = checkpoint.fingerprint(spec_to_dict(spec))
-        self.start = 0
-        self.last_saved = -1
-        self.base_eval: float | None = None
-        self.started_at = time.time()
 
     # ---- caching -----------------------------------------------------------------------------------------
-    def prepare(self, resume: bool) -> None:
+    def load(self) -> None:
         hp = self.hp
-        seed_all(hp.seed)
         items = image_data.list_items(self.dataset, self.spec.dataset)
         options = image_data.buckets(hp.resolution)
         pixels = [image_data.load_pixels(item, options) for item in items]
         train_idx, eval_idx = data.split(len(items), self.spec.dataset.eval_fraction, hp.seed)
         self._cache(items, pixels)
-        self.train = [self.cached[i] for i in train_idx]
-        self.eval = [self.cached[i] for i in eval_idx]
-        self.shapes = [tuple(c["mean"].shape[-2:]) for c in self.train]
+        self.train_items = [self.cached[i] for i in train_idx]
+        self.eval_items = [self.cached[i] for i in eval_idx]
+        self.shapes = [tuple(c["mean"].shape[-2:]) for c in self.train_items]
         self.batches_per_epoch = image_data.batches_per_epoch(self.shapes, hp.batch_size)
-        if hp.max_steps is not None:
-            self.total = hp.max_steps
-        else:
-            per_step = hp.gradient_accumulation * self.par.world
-            self.total = max(1, math.ceil((hp.epochs or 1) * self.batches_per_epoch / per_step))
         self._load_transformer()
-        trainable = [p for p in self.transformer.parameters() if p.requires_grad]
-        self.trainable_params = sum(p.numel() for p in trainable)
-        self.optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=1e-4)
-        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
-        self._order_epoch, self._order = -1, []
-        args = (self.out, self.fingerprint, self.transformer, self.optimizer, self.scaler, self.par)
-        meta = checkpoint.restore(*args) if resume else None
-        if meta is not None:
-            self.start = self.last_saved = int(meta["step"])
-            self.base_eval = meta.get("base_eval_loss")
-        self.par.sync_params(trainable, hp.seed, resumed=self.start > 0)
+
+    @property
+    def train_count(self) -> int:
+        return len(self.train_items)
+
+    @property
+    def eval_count(self) -> int:
+        return len(self.eval_items)
 
     def _cache(self, items: list[image_data.ImageItem], pixels: list[torch.Tensor]) -> None:
         from diffusers import FluxPipeline
@@ -154,7 +139,7 @@ class ImageSession:
             if p.requires_grad:
                 p.data = p.data.float()
         model.train()
-        self.transformer = model
+        self.model = model
 
     # ---- flow matching -----------------------------------------------------------------------------------
     def flow_loss(
@@ -186,10 +171,8 @@ class ImageSession:
         pe = torch.cat([it["embeds"][0] for it in items]).to(dev, dt)
         pooled = torch.cat([it["embeds"][1] for it in items]).to(dev, dt)
         txt_ids = items[0]["embeds"][2].to(dev, dt)
-        guidance = (
-            torch.full((b,), self.hp.guidance_scale, device=dev) if self.transformer.config.guidance_embeds else None
-        )
-        pred = self.transformer(
+        guidance = torch.full((b,), self.hp.guidance_scale, device=dev) if self.model.config.guidance_embeds else None
+        pred = self.model(
             hidden_states=packed,
             timestep=(timesteps / 1000).to(dt),
             guidance=guidance,
@@ -205,76 +188,44 @@ class ImageSession:
         target = noise - latents
         return ((pred.float() - target.float()) ** 2).reshape(b, -1).mean(1).mean()
 
+    def epoch_order(self, epoch: int) -> list[list[int]]:
+        return image_data.bucket_order(self.shapes, self.hp.batch_size, self.hp.seed, epoch)
+
     def micro_step(self, index: int) -> tuple[torch.Tensor, int, int | None]:
-        epoch, pos = divmod(index, self.batches_per_epoch)
-        if epoch != self._order_epoch:
-            self._order = image_data.bucket_order(self.shapes, self.hp.batch_size, self.hp.seed, epoch)
-            self._order_epoch = epoch
-        batch = [self.train[i] for i in self._order[pos]]
+        batch = [self.train_items[i] for i in self.batch_indices(index)]
         return self.flow_loss(batch), len(batch), None
 
+    # ---- evaluation and results --------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self) -> float | None:
         """Flow-matching loss on the eval split at fixed sigmas and noise (None without an eval split)."""
-        if not self.eval:
+        if not self.eval_items:
             return None
-        self.transformer.eval()
-        losses = [float(self.flow_loss([c], sigma=s)) for c in self.eval for s in EVAL_SIGMAS]
-        self.transformer.train()
+        self.model.eval()
+        losses = [float(self.flow_loss([c], sigma=s)) for c in self.eval_items for s in EVAL_SIGMAS]
+        self.model.train()
         return sum(losses) / len(losses)
 
-    def save_checkpoint(self, step: int, rng: dict[str, Any]) -> None:
-        from peft import get_peft_model_state_dict
+    def evaluate_base(self) -> float | None:
+        if not self.eval_items:
+            return None
+        self.model.disable_adapters()
+        try:
+            return self.evaluate()
+        finally:
+            self.model.enable_adapters()
 
-        if step == self.last_saved:
-            return
-        rngs = self.par.gather(rng)  # every rank's RNG, so each resumes its own noise/timestep stream
-        self.last_saved = step
-        if not self.par.main:
-            return
-        path = checkpoint.save(
-            self.out,
-            step,
-            get_peft_model_state_dict(self.transformer),
-            {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None},
-            rngs,
-            {
-                "kind": "image",
-                "fingerprint": self.fingerprint,
-                "total_steps": self.total,
-                "world_size": self.par.world,
-                "base_eval_loss": self.base_eval,
-            },
-        )
-        emit("checkpoint", step=step, path=str(path.relative_to(self.out)))
-
-    def train_loop(self, cancel: Cancel) -> LoopResult:
-        return train_loop(
-            hp=self.hp,
-            params=self.transformer.parameters(),
-            optimizer=self.optimizer,
-            scaler=self.scaler,
-            micro_step=self.micro_step,
-            start=self.start,
-            total=self.total,
-            device=self.device,
-            cancel=cancel,
-            save_checkpoint=self.save_checkpoint,
-            par=self.par,
-        )
-
-    # ---- results -----------------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, staging: Staging) -> tuple[list[Any], list[Any], list[str]]:
         from diffusers import FluxPipeline
         from PIL import Image
 
         q = self.spec.quality
-        self.transformer.eval()
+        self.model.eval()
         self.vae.to(self.device)
         pipe = FluxPipeline(
             scheduler=self.scheduler, vae=self.vae, text_encoder=None, tokenizer=None,
-            text_encoder_2=None, tokenizer_2=None, transformer=self.transformer,
+            text_encoder_2=None, tokenizer_2=None, transformer=self.model,
         )  # fmt: skip
         pipe.set_progress_bar_config(disable=True)
         side = image_data.buckets(self.hp.resolution)[0][0]
@@ -282,7 +233,7 @@ class ImageSession:
         images: dict[str, list[Any]] = {"base": [], "lora": []}
         names = []
         for label in ("base", "lora"):
-            (self.transformer.disable_adapters if label == "base" else self.transformer.enable_adapters)()
+            (self.model.disable_adapters if label == "base" else self.model.enable_adapters)()
             for i, (pe, pooled, _) in enumerate(self.prompt_embeds):
                 img = pipe(
                     prompt_embeds=pe.to(self.device, self.dtype),
@@ -296,49 +247,19 @@ class ImageSession:
                 safe = (img.clip(0, 1) * 255).round().astype("uint8") if img.size else img
                 Image.fromarray(safe).save(staging.dir / name)
                 names.append(name)
-        self.transformer.enable_adapters()
+        self.model.enable_adapters()
         return images["base"], images["lora"], names
 
-    def finish(self, result: LoopResult) -> None:
+    def check_quality(self, staging: Staging, adapter_eval: float | None) -> tuple[dict[str, Any], list[str]]:
+        base_imgs, lora_imgs, samples = self.sample(staging)
+        return image_quality(base_imgs, lora_imgs, self.spec.quality.min_difference, samples), samples
+
+    def save_adapter(self, staging: Staging) -> None:
         from diffusers import FluxPipeline
         from peft import get_peft_model_state_dict
         from safetensors.torch import save_file
 
-        self.save_checkpoint(self.total, rng_state())
-        if not self.par.main:
-            return
-        adapter_eval = self.evaluate()
-        if adapter_eval is not None:
-            emit("eval", step=self.total, eval_loss=adapter_eval, perplexity=None)
-        staging = Staging(self.out, FINAL)
-        base_imgs, lora_imgs, samples = self.sample(staging)
-        quality = image_quality(base_imgs, lora_imgs, self.spec.quality.min_difference, samples)
-        emit("quality", **quality)
-        metrics = {
-            "kind": "image",
-            "steps": self.total,
-            "steps_this_run": len(result.step_seconds),
-            "resumed_from_step": self.start,
-            "train_loss_first": result.losses[0] if result.losses else None,
-            "train_loss_last": result.losses[-1] if result.losses else None,
-            "eval_loss": adapter_eval,
-            "base_eval_loss": self.base_eval,
-            "train_samples": len(self.train),
-            "eval_samples": len(self.eval),
-            "seconds_per_step": sum(result.step_seconds) / len(result.step_seconds) if result.step_seconds else None,
-            "runtime_s": time.time() - self.started_at,
-            "quality_passed": quality["passed"],
-            "quality_mean_abs_pixel_diff": quality["adapter"],
-            "device": str(self.device),
-            "processes": self.par.world,
-            "precision": self.precision,
-            "quantization": self.hp.quantization,
-        }
-        staging.write_json("metrics.json", metrics)
-        if not quality["passed"]:
-            staging.fail(["metrics.json", *samples])
-            raise TrainerError("quality_failed", f"LoRA failed the quality check: {quality['detail']}")
-        lora = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(self.transformer).items()}
+        lora = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(self.model).items()}
         FluxPipeline.save_lora_weights(staging.dir, transformer_lora_layers=lora, weight_name=LORA_FILE)
         meta = {
             "ss_network_dim": str(self.hp.rank),
@@ -346,50 +267,23 @@ class ImageSession:
             "ss_base_model": self.spec.base_model,
         }
         save_file(kohya_state_dict(lora, self.hp.alpha), str(staging.dir / KOHYA_FILE), metadata=meta)
-        staging.write_json("training_args.json", self.training_args())
-        artifacts = staging.commit([*FINAL, *samples])
-        checkpoint.remove_all(self.out)
-        emit("done", artifacts=artifacts, metrics=metrics, quality=quality)
 
-    def training_args(self) -> dict[str, Any]:
-        import diffusers
-        import peft
+    def kind_metrics(self, result: LoopResult, adapter_eval: float | None, quality: dict[str, Any]) -> dict[str, Any]:
+        return {"quality_mean_abs_pixel_diff": quality["adapter"], "quantization": self.hp.quantization}
 
+    def resolved_args(self) -> dict[str, Any]:
         return {
-            "spec": spec_to_dict(self.spec),
-            "resolved": {
-                "device": str(self.device),
-                "precision": self.precision,
-                "total_steps": self.total,
-                "batches_per_epoch": self.batches_per_epoch,
-                "target_modules": self.hp.target_modules or TARGETS,
-                "buckets": image_data.buckets(self.hp.resolution),
-                "max_sequence_length": self.max_seq,
-                "timestep_sampling": "uniform (weighting_scheme none)",
-            },
-            "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__, "peft": peft.__version__},
+            "target_modules": self.hp.target_modules or TARGETS,
+            "buckets": image_data.buckets(self.hp.resolution),
+            "max_sequence_length": self.max_seq,
+            "timestep_sampling": "uniform (weighting_scheme none)",
         }
 
-    def emit_started(self) -> None:
-        emit(
-            "started", task_id=self.spec.task_id, kind="image", device=str(self.device), precision=self.precision,
-            total_steps=self.total, start_step=self.start, train_samples=len(self.train),
-            eval_samples=len(self.eval), trainable_params=self.trainable_params,
-        )  # fmt: skip
+    def library_versions(self) -> dict[str, str]:
+        import diffusers
 
-    def base_evaluation(self) -> None:
-        if self.base_eval is None and self.eval:
-            self.transformer.disable_adapters()
-            self.base_eval = self.evaluate()
-            self.transformer.enable_adapters()
-            if self.base_eval is not None:
-                emit("eval", step=0, eval_loss=self.base_eval, perplexity=None)
+        return {"diffusers": diffusers.__version__}
 
 
 def run_image(spec: ImageTrainingSpec, dataset: Path, out: Path, resume: bool, cancel: Cancel, par: Parallel) -> None:
-    session = ImageSession(spec, dataset, out, par)
-    session.prepare(resume)
-    session.emit_started()
-    session.base_evaluation()
-    result = session.train_loop(cancel)
-    session.finish(result)
+    ImageSession(spec, dataset, out, par).run(resume, cancel)

@@ -1,5 +1,5 @@
 """The optimizer-step loop shared by text and image training: gradient accumulation, LR schedule,
-clipping, fp16 loss scaling, `progress` events, periodic checkpoints and SIGTERM at step boundaries.
+gradient clipping, fp16 loss scaling, `progress` events, periodic checkpoints and SIGTERM at step boundaries.
 
 `micro_step(index)` runs the forward pass of the index-th micro-batch of the whole run (so data order
 is a pure function of the index) and returns (loss, samples, tokens or None). Under torchrun each rank
@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .cancel import Cancel
 from .config import CommonHyperparameters
+from .device import gpu_mem_mb
 from .errors import TrainerError
 from .events import emit
+from .optim import clip_grads, lr_factor, set_lr
 from .parallel import Parallel
-from .util import Cancel, gpu_mem_mb, lr_factor, rng_state, set_lr
+from .rng import rng_state
 
 MicroStep = Callable[[int], tuple[torch.Tensor, int, int | None]]
-MAX_GRAD_NORM = 1.0
 
 
 @dataclass
@@ -75,7 +77,7 @@ def train_loop(
             set_lr(optimizer, lr)
             if scaler is not None:
                 scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+            clip_grads(params, hp)
             if scaler is not None:
                 scaler.step(optimizer)
                 scaler.update()

@@ -94,7 +94,7 @@ class Parallel:
             return
         import torch.distributed as dist
 
-        from .util import seed_all
+        from .rng import seed_all
 
         with torch.no_grad():
             for p in params:

@@ -9,15 +9,14 @@ import { assertNever } from "../../core/errors.ts";
 import { actorLogger } from "../../core/logging.ts";
 import type { MinerConfig } from "../../core/config.ts";
 import type { AxonMsg, AxonStats } from "../protocol.ts";
-import { type ActorContext, type ActorRef, ask, type Clock, realClock, spawn } from "../runtime/actor.ts";
-import { pruneNonces } from "./protocol.ts";
+import { type ActorContext, type ActorRef, type Clock, realClock, spawn } from "../runtime/actor.ts";
+import { pruneNonces } from "./wire.ts";
 import { DEFAULT_RATE_LIMIT, pruneBuckets, type RateLimit } from "./blacklist.ts";
 import { type AxonHandlerDeps, type AxonState, createAxonHandler } from "./handler.ts";
 import { priorityGate } from "./priority_gate.ts";
 import type { AxonServices } from "./synapse_handlers.ts";
 
-export type { AxonServices, CapacitySnapshot, SubmitResult } from "./synapse_handlers.ts";
-export type { HotkeyFacts } from "./blacklist.ts";
+export type { AxonServices, CapacitySnapshot } from "./synapse_handlers.ts";
 
 const log = actorLogger("axon");
 const PRUNE_EVERY_MS = 60_000;
@@ -71,11 +70,6 @@ export function startAxonActor(opts: AxonOptions, deps: AxonDeps): ActorRef<Axon
   });
 }
 
-/** Counters and sizes, and the address actually bound. */
-export function axonStats(axon: ActorRef<AxonMsg>): Promise<AxonStats> {
-  return ask(axon, (reply) => ({ type: "stats", reply }));
-}
-
 function init(opts: AxonOptions, deps: AxonDeps, clock: Clock, ctx: ActorContext<Msg>): State {
   const rateLimit = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
   const axonState: AxonState = {
@@ -89,7 +83,7 @@ function init(opts: AxonOptions, deps: AxonDeps, clock: Clock, ctx: ActorContext
   };
   const handler = createAxonHandler({
     lookup: deps.lookup,
-    submitTask: deps.submitTask,
+    acceptTask: deps.acceptTask,
     taskStatus: deps.taskStatus,
     capacity: deps.capacity,
     signer: deps.wallet,

@@ -5,15 +5,7 @@
  * stranger who writes a validator's hotkey into the header cannot drain that validator's budget. Pure.
  */
 
-/** What the ChainActor's cached metagraph says about a hotkey. */
-export interface HotkeyFacts {
-  readonly registered: boolean;
-  readonly uid: number | null;
-  readonly validatorPermit: boolean;
-  readonly stakeTao: number;
-  /** The metagraph is older than it should be (chain unreachable): facts still used, and logged. */
-  readonly stale: boolean;
-}
+import type { HotkeyFacts } from "../protocol.ts";
 
 export interface BlacklistRules {
   readonly minStakeTao: number;

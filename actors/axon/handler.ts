@@ -3,9 +3,11 @@
  * `new Request`). Steps in the SDK's order: route and parse headers → blacklist (rate limit, registered,
  * permit, stake) → verify (signature, nonce, body hash) → priority (stake) → the synapse's forward.
  * Statuses and bodies as bittensor 10.5's axon: 404/403/401/408/500 with `{"message"}`, 200 with the
- * whole synapse; plus 400 (bad header, JSON or field), 405 and 413. It never throws: any failure is a 500.
+ * whole synapse; plus 400 (bad header, JSON or field), 405 and 413, and 503 with `Retry-After` while an
+ * actor behind the door restarts. It never throws: any other failure is a 500.
  */
 import type { Logger } from "@logtape/logtape";
+import { unavailableOf } from "../../core/errors.ts";
 import type { Clock } from "../runtime/actor.ts";
 import { asPyFloat, PyFloat, pyFloatRepr, type PyValue } from "./body_hash.ts";
 import {
@@ -13,13 +15,13 @@ import {
   type BlacklistRules,
   type Buckets,
   hasToken,
-  type HotkeyFacts,
   type RateLimit,
   rateLimitReason,
   takeToken,
 } from "./blacklist.ts";
+import type { HotkeyFacts } from "../protocol.ts";
 import type { PriorityGate } from "./priority_gate.ts";
-import { parseRequestHeaders, type RequestHeaders, verifyBodyHash, verifyRequest } from "./protocol.ts";
+import { parseRequestHeaders, type RequestHeaders, verifyBodyHash, verifyRequest } from "./wire.ts";
 import { errorResponse, type ReplySynapse, synapseResponse, type Terminal } from "./response.ts";
 import { type AxonServices, forward } from "./synapse_handlers.ts";
 import { parseBody, readBody, routeName, tooLarge, validateFields } from "./request_body.ts";
@@ -87,8 +89,14 @@ export function createAxonHandler(deps: AxonHandlerDeps, state: AxonState): Axon
     try {
       res = await serve(req, ctx, deps, state);
     } catch (e) {
+      const busy = unavailableOf(e);
       if (e instanceof Refusal) res = refuse(ctx, deps, state, e.status, e.message);
-      else {
+      else if (busy) {
+        // A restarting actor is the miner's passing state, not a bug: the validator may come back.
+        deps.log?.warn("Axon request {name} refused: {message}", { name: ctx.name, message: busy.message });
+        res = refuse(ctx, deps, state, 503, busy.message);
+        res.headers.set("Retry-After", String(busy.retryAfterS));
+      } else {
         const id = crypto.randomUUID();
         deps.log?.error("Axon request {name} failed with error #{id}: {error}", {
           name: ctx.name,

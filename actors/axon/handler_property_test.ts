@@ -8,7 +8,7 @@ import {
   VALIDATOR_PHRASE,
   walletFrom,
 } from "../../tests/axon_fixtures.ts";
-import { createDendrite } from "./dendrite.ts";
+import { createDendrite } from "../../local/dendrite.ts";
 
 const [minerW, validatorW] = await Promise.all([MINER_PHRASE, VALIDATOR_PHRASE].map(walletFrom));
 const ALLOWED = new Set([200, 400, 401, 403, 404, 405, 408, 413]);

@@ -11,7 +11,7 @@ import {
   walletFrom,
 } from "../../tests/axon_fixtures.ts";
 import { EMPTY_BODY_HASH } from "./body_hash.ts";
-import { type AxonTarget, createDendrite, type PreparedRequest } from "./dendrite.ts";
+import { type AxonTarget, createDendrite, type PreparedRequest } from "../../local/dendrite.ts";
 
 const T0 = 1_750_000_000_000;
 const [minerW, validatorW, strangerW] = await Promise.all(

@@ -2,10 +2,12 @@
  * What each synapse does once a request passed blacklist, verify and priority: the forward functions.
  * They call the miner through injected services (wired to the queue and GPU actors by actors/tree.ts)
  * and return the reply fields. A refusal (queue full, invalid task, unknown id) is a reply field, not an
- * HTTP error; a service that throws is a failure, answered 500 by the handler.
+ * HTTP error. An actor that is restarting is an UnavailableError, answered 503 with Retry-After by the
+ * handler; a service that throws anything else is a failure, answered 500.
  */
+import { UnavailableError } from "../../core/errors.ts";
 import { type Task, TaskRequest } from "../../core/task.ts";
-import type { HotkeyFacts } from "./blacklist.ts";
+import type { AcceptResult, HotkeyFacts, Sender } from "../protocol.ts";
 import {
   type CapacityReply,
   describeZodError,
@@ -13,10 +15,6 @@ import {
   type TaskStatusReply,
   type TrainingTaskReply,
 } from "./synapses.ts";
-
-export type SubmitResult =
-  | { ok: true; taskId: string; position: number }
-  | { ok: false; reason: string; message: string };
 
 export interface CapacitySnapshot {
   readonly totalGpus: number;
@@ -31,10 +29,7 @@ export interface CapacitySnapshot {
 export interface AxonServices {
   /** From the ChainActor's cached metagraph. */
   lookup(hotkey: string): HotkeyFacts | Promise<HotkeyFacts>;
-  submitTask(
-    request: TaskRequest,
-    validator: { hotkey: string; stakeTao: number },
-  ): SubmitResult | Promise<SubmitResult>;
+  acceptTask(request: TaskRequest, sender: Sender): AcceptResult | Promise<AcceptResult>;
   taskStatus(taskId: string): Task | null | Promise<Task | null>;
   capacity(): CapacitySnapshot | Promise<CapacitySnapshot>;
 }
@@ -85,10 +80,13 @@ async function trainingTask(
   if (task === null || task === undefined) return refuse("invalid_task", 'Field "task" is required');
   const parsed = TaskRequest.safeParse(task);
   if (!parsed.success) return refuse("invalid_task", describeZodError(parsed.error, ["task"]));
-  const result = await services.submitTask(parsed.data, {
+  const result = await services.acceptTask(parsed.data, {
     hotkey: caller.hotkey,
     stakeTao: caller.facts?.stakeTao ?? 0,
   });
+  if (!result.ok && result.reason === "unavailable") {
+    throw new UnavailableError("task pipeline", result.retryAfterS, { cause: new Error(result.message) });
+  }
   if (!result.ok) return refuse(result.reason, result.message);
   return {
     accepted: true,

@@ -8,8 +8,8 @@
 import type { ApiPromise } from "@polkadot/api";
 import { assertNever, ChainError } from "../../core/errors.ts";
 import { actorLogger } from "../../core/logging.ts";
-import type { ChainMsg, ChainStatus, HotkeyFacts, SyncResult } from "../protocol.ts";
-import { type ActorContext, type ActorRef, ask, realClock, spawn } from "../runtime/actor.ts";
+import type { ChainMsg } from "../protocol.ts";
+import { type ActorContext, type ActorRef, realClock, spawn } from "../runtime/actor.ts";
 import { backoffDelay } from "../runtime/intensity.ts";
 import { SDK_VERSION, wantedAxon } from "./axon_info.ts";
 import { closeApi, openApi, readRegistration } from "./chain_client.ts";
@@ -42,24 +42,6 @@ export function startChainActor(deps: ChainDeps): ActorRef<ChainMsg> {
       await teardown(state);
     },
   }) as ActorRef<ChainMsg>;
-}
-
-/** Facts about a caller's hotkey from the last metagraph sync; answered at once, never from the chain. */
-export function lookupHotkey(
-  chain: ActorRef<ChainMsg>,
-  ss58: string,
-  timeoutMs = 1_000,
-): Promise<HotkeyFacts> {
-  return ask(chain, (reply) => ({ type: "lookupHotkey", ss58, reply }), { timeoutMs });
-}
-
-export function chainStatus(chain: ActorRef<ChainMsg>, timeoutMs = 2_000): Promise<ChainStatus> {
-  return ask(chain, (reply) => ({ type: "getStatus", reply }), { timeoutMs });
-}
-
-/** Re-reads the metagraph now (or joins the sync in flight) and replies when it is done. */
-export function syncMetagraph(chain: ActorRef<ChainMsg>, timeoutMs = 60_000): Promise<SyncResult> {
-  return ask(chain, (reply) => ({ type: "syncMetagraph", reply }), { timeoutMs });
 }
 
 async function handle(state: ChainState, msg: Msg): Promise<void> {

@@ -8,7 +8,8 @@ import { sr25519PairFromSeed } from "@polkadot/util-crypto";
 import { Wallet } from "../../core/wallet.ts";
 import { fakeClock, waitFor } from "../../tests/helpers.ts";
 import type { Clock } from "../runtime/actor.ts";
-import { chainStatus, lookupHotkey, startChainActor, syncMetagraph } from "./chain_actor.ts";
+import { startChainActor } from "./chain_actor.ts";
+import { chainStatus, lookupHotkey, syncMetagraph } from "../protocol.ts";
 
 /** Accepts connections and closes them straight away; counts the attempts. */
 function hangUpServer() {

@@ -4,22 +4,9 @@
  * a process. No usable GPU gives a single `cpu` device so local mode and tests still train.
  */
 import { z } from "zod";
+import { CPU_DEVICE, type Device } from "../../core/device.ts";
 
 export const QUERY = "index,uuid,name,memory.total,memory.used,utilization.gpu";
-
-export type Device =
-  | {
-    kind: "cuda";
-    index: number;
-    uuid: string;
-    name: string;
-    memoryTotalMb: number;
-    memoryUsedMb: number;
-    utilization: number;
-  }
-  | { kind: "cpu"; index: -1; name: string };
-
-export const CPU_DEVICE: Device = { kind: "cpu", index: -1, name: "cpu" };
 
 const Row = z.tuple([
   z.coerce.number().int().nonnegative(),
@@ -101,14 +88,4 @@ export async function discoverDevices(
     };
   }
   return { devices: chosen, note: null };
-}
-
-/** Free memory in MiB, the figure placement compares against a task's estimated need. */
-export function freeMemoryMb(d: Device): number {
-  return d.kind === "cuda" ? d.memoryTotalMb - d.memoryUsedMb : Number.POSITIVE_INFINITY;
-}
-
-/** The stable name of a device in logs, snapshots and actor ids: `cuda:3` or `cpu`. */
-export function deviceKey(d: Device): string {
-  return d.kind === "cuda" ? `cuda:${d.index}` : "cpu";
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { CPU_DEVICE, discoverDevices, freeMemoryMb, parseNvidiaSmi, selectDevices } from "./devices.ts";
+import { discoverDevices, parseNvidiaSmi, selectDevices } from "./devices.ts";
+import { CPU_DEVICE, freeMemoryMb } from "../../core/device.ts";
 
 const fixture = (name: string) => Deno.readTextFileSync(new URL(`./testdata/${name}`, import.meta.url));
 

@@ -4,6 +4,7 @@
  * per job through the job's reporter. When the worker dies it kills the run's process group, reports
  * the run ended and crashes, so the supervisor restarts it clean and the queue retries the task.
  */
+import { outputDir, workDir } from "../../core/paths.ts";
 import * as Comlink from "comlink";
 import { getLogger } from "@logtape/logtape";
 import { assertNever } from "../../core/errors.ts";
@@ -16,11 +17,11 @@ import type {
   TrainJob,
   TrainStart,
 } from "../protocol.ts";
-import { type ActorRef, ask, type Clock, spawn } from "../runtime/actor.ts";
+import { type ActorRef, type Clock, spawn } from "../runtime/actor.ts";
 import { startWorkerActor, type WorkerActor } from "../runtime/worker.ts";
-import { type Device, deviceKey } from "./devices.ts";
+import { type Device, deviceKey } from "../../core/device.ts";
 import type { GpuWorkerApi, WorkerNotice, WorkerRun } from "./gpu_worker.ts";
-import type { TrainerOutcome } from "./trainer_events.ts";
+import type { TrainerOutcome } from "../../core/training.ts";
 import { signalGroup } from "./trainer_process.ts";
 
 const log = getLogger(["satori", "gpu"]);
@@ -83,20 +84,6 @@ export function startGpuActor(deps: GpuDeps): ActorRef<GpuMsg> {
   });
 }
 
-/** Starts a job on this device; the reply only says whether it started. */
-export function train(gpu: ActorRef<GpuMsg>, job: TrainJob, report: GpuReporter): Promise<TrainStart> {
-  return ask(gpu, (reply) => ({ type: "train", job, report, reply }));
-}
-
-export function cancelRun(gpu: ActorRef<GpuMsg>, taskId: string): Promise<GpuCancelResult> {
-  return ask(gpu, (reply) => ({ type: "cancel", taskId, reply }));
-}
-
-/** Routes this actor's reports to `report` from now on, returning what runs and what was missed. */
-export function adopt(gpu: ActorRef<GpuMsg>, report: GpuReporter): Promise<GpuAdoption> {
-  return ask(gpu, (reply) => ({ type: "adopt", report, reply }));
-}
-
 async function handle(state: State, msg: GpuMsg | Private, self: ActorRef<GpuMsg | Private>): Promise<void> {
   switch (msg.type) {
     case "train":
@@ -134,7 +121,8 @@ function startRun(
     spec: job.spec,
     python: deps.python,
     trainerRoot: deps.trainerRoot,
-    workDir: `${deps.dataDir}/work/${job.taskId}`,
+    workDir: workDir(deps.dataDir, job.taskId),
+    outDir: outputDir(deps.dataDir, job.taskId),
     datasetDir: job.datasetDir,
     manifestFile: job.manifestFile,
     resume: job.resume,

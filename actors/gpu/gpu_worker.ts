@@ -7,9 +7,9 @@
 import * as Comlink from "comlink";
 import type { TrainerEvent, TrainingSpec } from "../../core/training.ts";
 import { reapLeftover, removePidFile, writePidFile } from "./leftover.ts";
-import type { TrainerOutcome } from "./trainer_events.ts";
+import type { TrainerOutcome } from "../../core/training.ts";
 import { runTrainer } from "./trainer_process.ts";
-import { DatasetManifest, verifyDatasetHashes } from "../submit/dataset/manifest.ts";
+import { DatasetManifest, verifyDatasetHashes } from "../../core/manifest.ts";
 
 /** Everything one run needs, as plain data (it crosses the worker boundary by structured clone). */
 export type WorkerRun = {
@@ -19,6 +19,8 @@ export type WorkerRun = {
   trainerRoot: string;
   /** `<data_dir>/work/<task-id>`: task.json, trainer.pid and `out/` (checkpoints, artifacts). */
   workDir: string;
+  /** `<work dir>/out` (core/paths.ts): checkpoints and the adapter. */
+  outDir: string;
   datasetDir: string;
   manifestFile: string | null;
   resume: boolean;
@@ -44,7 +46,7 @@ const api = {
     const abort = new AbortController();
     current = { taskId: run.taskId, abort };
     try {
-      await Deno.mkdir(`${run.workDir}/out`, { recursive: true });
+      await Deno.mkdir(run.outDir, { recursive: true });
       await reapLeftover(run.workDir);
       // Here, off the main thread: hashing a large dataset must not stall the actors.
       const checked = await recheckDataset(run);
@@ -56,7 +58,7 @@ const api = {
         trainerRoot: run.trainerRoot,
         taskFile: `${run.workDir}/task.json`,
         datasetDir: run.datasetDir,
-        outDir: `${run.workDir}/out`,
+        outDir: run.outDir,
         resume: run.resume,
         env: run.env,
         nprocs: run.nprocs,

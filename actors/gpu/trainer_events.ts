@@ -4,7 +4,12 @@
  * a split UTF-8 chunk, a crash after `done`) is testable without spawning Python.
  */
 import { z } from "zod";
-import { type TrainerErrorCode, TrainerEvent } from "../../core/training.ts";
+import {
+  type DoneEvent,
+  type TrainerErrorCode,
+  TrainerEvent,
+  type TrainerOutcome,
+} from "../../core/training.ts";
 
 export type Decoded = { ok: true; event: TrainerEvent } | { ok: false; line: number; problem: string };
 
@@ -42,12 +47,6 @@ export class EventDecoder {
       : { ok: false, line: lineNo, problem: z.prettifyError(parsed.error).replaceAll("\n", "; ") };
   }
 }
-
-export type DoneEvent = Extract<TrainerEvent, { type: "done" }>;
-
-export type TrainerOutcome =
-  | { ok: true; done: DoneEvent }
-  | { ok: false; code: TrainerErrorCode | "timeout" | "crashed"; message: string };
 
 export type RunEnd = {
   done: DoneEvent | null;

@@ -4,7 +4,8 @@
  * (the trainer checkpoints and says `cancelled`), then SIGKILL to the group after a grace period.
  */
 import type { TrainerEvent } from "../../core/training.ts";
-import { EventDecoder, LineTail, outcomeOf, type RunEnd, type TrainerOutcome } from "./trainer_events.ts";
+import { EventDecoder, LineTail, outcomeOf, type RunEnd } from "./trainer_events.ts";
+import type { TrainerOutcome } from "../../core/training.ts";
 
 export type TrainerRun = {
   python: string;

@@ -5,8 +5,9 @@
  * the admits and enqueues already waiting in the mailbox join it, one `kv.atomic()` writes them all
  * (`flush`), and only then does each caller get its reply. What memory cannot decide alone (an id it
  * does not know to be new, a full queue, a passed deadline) takes the slow path: flush, read, decide.
- * A task that fails before it is queued frees its slot by `release`; should that message be lost, a
- * full queue re-reads its waiting records before refusing, and a restart recounts from KV.
+ * A task that fails before it is queued (its dataset refused) frees its slot in the store, the one
+ * truth: a full queue re-reads its waiting records before refusing, and a restart recounts from KV.
+ * No message has to keep the count in step.
  */
 import { getLogger } from "@logtape/logtape";
 import type { CreateResult, Stamped } from "../../core/store.ts";
@@ -43,11 +44,6 @@ export async function onEnqueue(state: QueueState, task: Task, reply: Reply<Enqu
     await dispatch(state);
   }
   await flushWhenIdle(state);
-}
-
-/** A task left before it was queued (dataset rejected, validation timed out): its slot is free. */
-export function release(state: QueueState, taskId: string): void {
-  if (state.waiting.delete(taskId)) log.debug("Task {taskId} released its queue slot", { taskId });
 }
 
 /** Accepted tasks not yet training, against `miner.max_queue_size`. */
@@ -136,7 +132,7 @@ async function admitSlow(state: QueueState, task: Task): Promise<AdmitResult> {
   if (record) return duplicateOf(state, record.task);
   let refusal = refusalOf(state, task, "accept", true);
   if (refusal?.reason === "queue_full") {
-    await recount(state);
+    await refreshWaiting(state);
     refusal = refusalOf(state, task, "accept", true);
   }
   if (refusal) return refusal;
@@ -153,10 +149,10 @@ function duplicateOf(state: QueueState, stored: Task): AdmitResult {
 }
 
 /**
- * Drops waiting tasks that another actor failed or rejected while their `release` went missing. At
- * most once a second: a burst of refusals on a full queue costs one re-read, not one each.
+ * Drops waiting tasks that the task center actor failed since they were admitted, read from the store.
+ * At most once a second: a burst of refusals on a full queue costs one re-read, not one each.
  */
-async function recount(state: QueueState): Promise<void> {
+export async function refreshWaiting(state: QueueState): Promise<void> {
   const now = state.clock.now();
   if (now - state.recountedMs < 1_000) return;
   state.recountedMs = now;
@@ -230,7 +226,7 @@ async function enqueueSlow(state: QueueState, given: Task): Promise<EnqueueResul
   const admitted = state.waiting.has(id);
   let refusal = refusalOf(state, task, "enqueue", !admitted);
   if (refusal?.reason === "queue_full") {
-    await recount(state);
+    await refreshWaiting(state);
     refusal = refusalOf(state, task, "enqueue", !state.waiting.has(id));
   }
   if (refusal?.reason === "deadline") {

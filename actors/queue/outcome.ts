@@ -6,7 +6,7 @@
  */
 import type { Task } from "../../core/task.ts";
 import type { TrainerErrorCode } from "../../core/training.ts";
-import type { DoneEvent, TrainerOutcome } from "../gpu/trainer_events.ts";
+import type { DoneEvent, TrainerOutcome } from "../../core/training.ts";
 
 export type AfterRun =
   | { kind: "trained"; done: DoneEvent }

@@ -11,7 +11,7 @@
  */
 import type { Task } from "../../core/task.ts";
 import type { TrainingSpec } from "../../core/training.ts";
-import { type Device, deviceKey, freeMemoryMb } from "../gpu/devices.ts";
+import { type Device, deviceKey, freeMemoryMb } from "../../core/device.ts";
 
 export type Need = { gpus: number; vramMb: number };
 

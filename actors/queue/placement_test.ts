@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { TrainingSpec } from "../../core/training.ts";
-import { CPU_DEVICE, discoverDevices } from "../gpu/devices.ts";
+import { discoverDevices } from "../gpu/devices.ts";
+import { CPU_DEVICE } from "../../core/device.ts";
 import { estimateVramMb, paramsBillionOf, place, unplaceable } from "./placement.ts";
 
 const fixture = (name: string) => Deno.readTextFileSync(new URL(`../gpu/testdata/${name}`, import.meta.url));

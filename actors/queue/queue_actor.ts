@@ -1,27 +1,25 @@
 /**
  * QueueActor: owns the durable priority queue (Deno KV, mirrored in memory), `max_queue_size` over
  * every accepted task not yet training, and which GpuActor runs what. Receives admit / enqueue /
- * release / cancel / snapshot, the GpuActors' reports, and its own tick (deadlines, dispatch retries).
- * Sends `train` / `cancel` to GpuActors and a "trained" notification upward. Admits and enqueues
+ * cancel / snapshot, the GpuActors' reports, and its own tick (deadlines, dispatch retries). Sends
+ * `train` / `cancel` to GpuActors and a "trained" report to the pipeline. Admits and enqueues
  * waiting together in the mailbox share one commit (admission.ts). A full queue, an unplaceable task
  * or a passed deadline are replies; a store failure crashes it.
  */
 import { getLogger } from "@logtape/logtape";
 import { assertNever } from "../../core/errors.ts";
 import { type Task, TERMINAL_STATES, transition } from "../../core/task.ts";
-import { deviceKey } from "../gpu/devices.ts";
-import { cancelRun } from "../gpu/gpu_actor.ts";
-import type {
-  AdmitResult,
-  CancelResult,
-  EnqueueResult,
-  GpuMsg,
-  GpuReport,
-  QueueMsg,
-  QueueSnapshot,
+import { deviceKey } from "../../core/device.ts";
+import {
+  type CancelResult,
+  cancelRun,
+  type GpuMsg,
+  type GpuReport,
+  type QueueMsg,
+  type QueueSnapshot,
 } from "../protocol.ts";
-import { type ActorContext, type ActorRef, ask, realClock, spawn } from "../runtime/actor.ts";
-import { admittedCount, flush, onAdmit, onEnqueue, release as releaseSlot } from "./admission.ts";
+import { type ActorContext, type ActorRef, realClock, spawn } from "../runtime/actor.ts";
+import { admittedCount, flush, onAdmit, onEnqueue, refreshWaiting } from "./admission.ts";
 import { expiredIds, removeEntry } from "./priority.ts";
 import { recover } from "./recovery.ts";
 import {
@@ -58,49 +56,6 @@ export function startQueueActor(deps: QueueDeps): ActorRef<QueueMsg> {
   });
 }
 
-/**
- * Takes a validator's task (state `received`) into the queue's count, stored, or refuses it with a
- * reason the axon can forward. Idempotent on the task id.
- */
-export function admit(queue: ActorRef<QueueMsg>, task: Task, timeoutMs = 10_000): Promise<AdmitResult> {
-  if (task.state !== "received") {
-    const id = task.request.id;
-    return Promise.reject(
-      new TypeError(`Cannot admit task "${id}": it is in state "${task.state}", not "received"`),
-    );
-  }
-  return ask(queue, (reply) => ({ type: "admit", task, reply }), { timeoutMs });
-}
-
-/**
- * Frees the slot of an admitted task that failed or was rejected before it was queued. Fire and
- * forget: when the queue is down or its mailbox full, the message is dropped, and the queue finds the
- * slot free anyway (a full queue re-reads its waiting tasks before it refuses; a restart recounts).
- */
-export function release(queue: ActorRef<QueueMsg> | undefined, taskId: string): void {
-  const refused = queue ? queue.offer({ type: "release", taskId }) : "the queue is down";
-  if (refused) {
-    log.debug("Task {taskId}: release not sent ({why}); the queue recounts", {
-      taskId,
-      why: String(refused),
-    });
-  }
-}
-
-/** Accepts a `dataset_validated` task into the queue, or refuses with a reason the axon can forward. */
-export function enqueue(queue: ActorRef<QueueMsg>, task: Task, timeoutMs = 10_000): Promise<EnqueueResult> {
-  return ask(queue, (reply) => ({ type: "enqueue", task, reply }), { timeoutMs });
-}
-
-/** Fails a queued or running task with reason "cancelled"; a running trainer is stopped. */
-export function cancelTask(queue: ActorRef<QueueMsg>, taskId: string): Promise<CancelResult> {
-  return ask(queue, (reply) => ({ type: "cancel", taskId, reply }), { timeoutMs: 10_000 });
-}
-
-export function queueSnapshot(queue: ActorRef<QueueMsg>): Promise<QueueSnapshot> {
-  return ask(queue, (reply) => ({ type: "snapshot", reply }));
-}
-
 async function handle(state: QueueState, msg: Msg): Promise<void> {
   // The group commit holds only admits and enqueues: anything else sees their writes done.
   if (msg.type !== "admit" && msg.type !== "enqueue") await flush(state);
@@ -109,11 +64,10 @@ async function handle(state: QueueState, msg: Msg): Promise<void> {
       return await onAdmit(state, msg.task, msg.reply);
     case "enqueue":
       return await onEnqueue(state, msg.task, msg.reply);
-    case "release":
-      return releaseSlot(state, msg.taskId);
     case "cancel":
       return msg.reply(await cancel(state, msg.taskId, "cancelled"));
     case "snapshot":
+      await refreshWaiting(state); // so the count validators see is the store's, not a stale mirror
       return msg.reply(snapshot(state));
     case "tick":
       return await tick(state);

@@ -1,14 +1,17 @@
 /**
- * The QueueActor's start: reload every task from KV, recount the admitted ones (received …
- * dataset_validated wait for their dataset and hold a slot), and reconcile with the GpuActors. A task that
+ * The QueueActor's start: reload every task from KV, recount the admitted ones (received and
+ * dataset_submitted wait for their dataset and hold a slot), queue every `dataset_validated` one (its
+ * enqueue may have been lost with the old queue: the store says it is ready, so it needs no message),
+ * and reconcile with the GpuActors. A task that
  * was `training` keeps running if a live GpuActor still runs it (the queue restarted alone);
  * otherwise (the process died) it goes back to the queue via `requeue` and resumes from its last
  * checkpoint. So nothing is lost and nothing runs twice at once.
  */
 import { getLogger } from "@logtape/logtape";
+import type { Stamped } from "../../core/store.ts";
 import { type Task, transition } from "../../core/task.ts";
-import { type Device, deviceKey } from "../gpu/devices.ts";
-import { adopt } from "../gpu/gpu_actor.ts";
+import { type Device, deviceKey } from "../../core/device.ts";
+import { adopt } from "../protocol.ts";
 import type { GpuMsg, GpuReport } from "../protocol.ts";
 import type { ActorRef } from "../runtime/actor.ts";
 import { type Entry, entryOf } from "./priority.ts";
@@ -18,11 +21,22 @@ import { PRE_QUEUE } from "./admission.ts";
 
 const log = getLogger(["satori", "queue"]);
 
+/** Moves validated tasks into the queue, in group commits; one that moved on meanwhile is left alone. */
+async function queueValidated(state: QueueState, ids: string[]): Promise<Stamped[]> {
+  const now = state.clock.now();
+  const change = (
+    t: Task,
+  ) => (t.state === "dataset_validated" ? transition(t, { type: "enqueue" }, now) : null);
+  const records = await state.deps.store.updateTasks(ids.map((id) => ({ id, change })));
+  return records.filter((r) => r.task.state === "queued");
+}
+
 /** Fills `state` from the store; returns reports the GpuActors could not deliver to the old queue. */
 export async function recover(state: QueueState): Promise<GpuReport[]> {
   const { store, devices, gpu } = state.deps;
   const queued: Entry[] = [];
   const training: Task[] = [];
+  const validated: string[] = [];
   for await (const record of store.stampedTasks()) {
     const { task } = record;
     if (task.state === "queued") {
@@ -30,7 +44,12 @@ export async function recover(state: QueueState): Promise<GpuReport[]> {
       state.records.set(task.request.id, record);
     }
     if (task.state === "training") training.push(task);
-    if (PRE_QUEUE.has(task.state)) state.waiting.set(task.request.id, entryOf(task));
+    if (task.state === "dataset_validated") validated.push(task.request.id);
+    else if (PRE_QUEUE.has(task.state)) state.waiting.set(task.request.id, entryOf(task));
+  }
+  for (const record of await queueValidated(state, validated)) {
+    queued.push(entryOf(record.task));
+    state.records.set(record.task.request.id, record);
   }
   const runningOn = new Map<string, { devices: Device[]; lead: ActorRef<GpuMsg> }>();
   const missed: GpuReport[] = [];

@@ -4,11 +4,12 @@
  * ends. Functions of the actor's state, called only from its handler, so they never interleave.
  */
 import { getLogger } from "@logtape/logtape";
+import { datasetDir, outputDir } from "../../core/paths.ts";
 import { type Task, trainingSpecOf, transition } from "../../core/task.ts";
 import { TransitionError } from "../../core/errors.ts";
-import { type Device, deviceKey } from "../gpu/devices.ts";
-import { train } from "../gpu/gpu_actor.ts";
-import type { DoneEvent, TrainerOutcome } from "../gpu/trainer_events.ts";
+import { type Device, deviceKey } from "../../core/device.ts";
+import { train } from "../protocol.ts";
+import type { DoneEvent, TrainerOutcome } from "../../core/training.ts";
 import type { GpuMsg, GpuReport, TrainJob, TrainStart } from "../protocol.ts";
 import type { ActorRef } from "../runtime/actor.ts";
 import type { QueueState, Running } from "./state.ts";
@@ -99,7 +100,7 @@ function launch(state: QueueState, entry: Entry, devices: Device[], task: Task):
   const job: TrainJob = {
     taskId: entry.id,
     spec: trainingSpecOf(task),
-    datasetDir: deps.datasetDir?.(task) ?? `${deps.dataDir}/datasets/${entry.id}`,
+    datasetDir: deps.datasetDir?.(task) ?? datasetDir(deps.dataDir, entry.id),
     manifestFile: deps.manifestFile?.(task) ?? null,
     // Any earlier run may have left a checkpoint; the trainer starts from 0 when there is none.
     resume: task.history.filter((h) => h.state === "training").length > 1,
@@ -202,16 +203,14 @@ async function requeue(state: QueueState, taskId: string, change: (t: Task) => T
   insertEntry(state.queued, entryOf(record.task));
 }
 
+/** One write moves the task to `uploading` with its quality verdict and adapter: nothing to keep in step. */
 async function trained(state: QueueState, task: Task, done: DoneEvent): Promise<void> {
   const { store, dataDir } = state.deps;
   const id = task.request.id;
-  const outDir = `${dataDir}/work/${id}/out`;
-  // Outbox first: a crash between the two writes retrains the task rather than losing its result.
-  await store.putOutbox(id, "trained", { done, outDir });
-  const now = state.clock.now();
+  const outDir = outputDir(dataDir, id);
   const after = await store.updateTask(
     id,
-    (t) => transition(transition(t, { type: "trainingDone" }, now), { type: "qualityPassed" }, now),
+    (t) => transition(t, { type: "trained", done, outDir }, state.clock.now()),
   );
   log.info("Task {taskId} trained: {detail}", { taskId: id, detail: done.quality.detail });
   state.deps.onTrained?.({ task: after, done, outDir });

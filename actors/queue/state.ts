@@ -5,8 +5,8 @@
  */
 import type { CreateResult, Stamped, Store, TaskUpdate } from "../../core/store.ts";
 import type { Task } from "../../core/task.ts";
-import type { Device } from "../gpu/devices.ts";
-import type { DoneEvent } from "../gpu/trainer_events.ts";
+import type { Device } from "../../core/device.ts";
+import type { DoneEvent } from "../../core/training.ts";
 import type { GpuMsg, GpuReport, GpuReporter } from "../protocol.ts";
 import type { ActorRef, Clock } from "../runtime/actor.ts";
 import type { Entry } from "./priority.ts";
@@ -28,7 +28,7 @@ export type QueueDeps = {
   datasetDir?: (task: Task) => string;
   /** The validated manifest whose hashes the GPU worker rechecks before training; none by default. */
   manifestFile?: (task: Task) => string | null;
-  /** A task passed training and its quality check; it is now `uploading` and in the outbox. */
+  /** A task passed training and its quality check: it is now `uploading`, its verdict recorded. */
   onTrained?: (trained: Trained) => void;
   /** Every report from the GpuActors, for metrics, tests and benchmarks. */
   onReport?: (report: GpuReport) => void;
@@ -76,7 +76,7 @@ export type QueueState = {
   batch: Pending[];
   /** Messages still in the mailbox: while there are, admit/enqueue keep filling the batch. */
   backlog: () => number;
-  /** When the waiting tasks were last re-read from the store (admission.ts `recount`). */
+  /** When the waiting tasks were last re-read from the store (admission.ts `refreshWaiting`). */
   recountedMs: number;
   running: Map<string, Running>;
   /** device key → task id */

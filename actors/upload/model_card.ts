@@ -7,7 +7,7 @@
  */
 import { stringify } from "yaml";
 import { type Task, trainingSpecOf } from "../../core/task.ts";
-import type { DoneEvent } from "../gpu/trainer_events.ts";
+import type { DoneEvent } from "../../core/training.ts";
 
 export type CardInput = { task: Task; done: DoneEvent; repoId: string };
 

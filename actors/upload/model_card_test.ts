@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { newTask, TaskRequest } from "../../core/task.ts";
 import { textTask } from "../../tests/fixtures.ts";
-import type { DoneEvent } from "../gpu/trainer_events.ts";
+import type { DoneEvent } from "../../core/training.ts";
 import { cardMetadata, renderModelCard, widgetEntries } from "./model_card.ts";
 
 const done = (samples: string[] = []): DoneEvent => ({

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import type { Task } from "../../core/task.ts";
-import type { DoneEvent } from "../gpu/trainer_events.ts";
+import type { DoneEvent } from "../../core/training.ts";
 import { renderModelCard } from "./model_card.ts";
 
 export type PlannedFile = {

@@ -10,7 +10,7 @@ import { assertNever } from "../../core/errors.ts";
 import type { MinerConfig } from "../../core/config.ts";
 import { actorLogger, redactText } from "../../core/logging.ts";
 import type { UploadMsg, UploadRequest, UploadResult } from "../protocol.ts";
-import { type ActorRef, ask, type Clock, realClock, spawn } from "../runtime/actor.ts";
+import { type ActorRef, type Clock, realClock, spawn } from "../runtime/actor.ts";
 import {
   checkToken,
   commitFiles,
@@ -44,9 +44,6 @@ export type UploadDeps = {
   useXet?: boolean;
 };
 
-/** An upload moves whole adapters (hundreds of MB) with retries; minutes, not the usual seconds. */
-export const UPLOAD_TIMEOUT_MS = 2 * 60 * 60 * 1000;
-
 type State = { deps: UploadDeps; access: HubAccess; namespace: string; retry: RetryPolicy };
 
 /** The deps from the miner's config. */
@@ -70,17 +67,6 @@ export function startUploadActor(deps: UploadDeps): ActorRef<UploadMsg> {
     stopTimeoutMs: 30_000,
     init: () => connect(deps),
     handle,
-  });
-}
-
-/** Uploads a trained task's adapter; the reply says where it is or why it is not. */
-export function upload(
-  actor: ActorRef<UploadMsg>,
-  request: UploadRequest,
-  opts: { timeoutMs?: number } = {},
-): Promise<UploadResult> {
-  return ask(actor, (reply) => ({ type: "upload", request, reply }), {
-    timeoutMs: opts.timeoutMs ?? UPLOAD_TIMEOUT_MS,
   });
 }
 

@@ -52,7 +52,6 @@ TaskState = Literal[
     "dataset_validated",
     "queued",
     "training",
-    "testing",
     "uploading",
     "submitting",
     "done",
@@ -140,6 +139,16 @@ class _Hyperparameters(_Model):
     checkpoint_every: NonNegativeInt = Field(
         default=100,
         description="Checkpoint every N optimizer steps (0: on SIGTERM and at the end).",
+    )
+    weight_decay: float = Field(
+        default=0, ge=0, description="AdamW decoupled weight decay (0: none)."
+    )
+    adam_beta1: Fraction = Field(default=0.9, description="AdamW first-moment decay.")
+    adam_beta2: Fraction = Field(
+        default=0.999, description="AdamW second-moment decay."
+    )
+    max_grad_norm: float = Field(
+        default=1, ge=0, description="Clip the gradient norm per step (0: no clipping)."
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from trainer.config import ImageTrainingSpec, TextTrainingSpec, parse_spec
-from trainer.errors import TrainerError
+from trainer.errors import ErrorCode, TrainerError
 from trainer.events import EVENT_FIELDS
 
 from .conftest import EVENTS, SCHEMA_DIR, check_event
@@ -99,6 +100,22 @@ def test_event_fields_match_events_schema() -> None:
         assert schema[name]["additionalProperties"] is False
 
 
+def schema_error_codes() -> list[str]:
+    """`TrainerErrorCode` (core/training.ts) as the events schema carries it: the `error` event's code enum."""
+    [error] = [v for v in EVENT_SCHEMA["oneOf"] if v["properties"]["type"]["const"] == "error"]
+    return list(error["properties"]["code"]["enum"])
+
+
+def test_error_codes_match_trainer_error_code_in_events_schema() -> None:
+    # core/training_codes_test.ts checks errors.py against the zod enum itself, so a code added to
+    # core/training.ts without `deno task schema` fails there, and one added here alone fails both.
+    python, zod = list(typing.get_args(ErrorCode)), schema_error_codes()
+    only_python = [c for c in python if c not in zod]
+    only_zod = [c for c in zod if c not in python]
+    assert (only_python, only_zod) == ([], []), "ErrorCode and TrainerErrorCode differ"
+    assert len(set(python)) == len(python)
+
+
 def test_events_fixture_validates_and_covers_every_type() -> None:
     events = [check_event(line) for line in FIXTURE.read_text().splitlines() if line.strip()]
     assert {e["type"] for e in events} == set(EVENT_FIELDS)
@@ -136,6 +153,11 @@ def test_parse_spec_fills_the_schema_defaults() -> None:
         ),
         ({"task_id": "t", "type": "image", "base_model": "m", "quality": {"prompts": []}}, "quality.prompts"),
         ({"task_id": "t", "type": "image", "base_model": "m", "hyperparameters": {"packing": True}}, "packing"),
+        ({"task_id": "t", "type": "text", "base_model": "m", "hyperparameters": {"adam_beta2": 1}}, "adam_beta2 is 1"),
+        (
+            {"task_id": "t", "type": "image", "base_model": "m", "hyperparameters": {"weight_decay": -1}},
+            "hyperparameters.weight_decay is -1",
+        ),
     ],
 )
 def test_parse_spec_rejects_invalid_tasks_naming_the_field(task: dict[str, Any], needle: str) -> None:

@@ -1,0 +1,178 @@
+/**
+ * The dataset half of the SubmitActor: fetch + manifest → PUT to the task center → poll the
+ * validation with backoff until `validation_timeout_s`. Validated moves the task on
+ * (`datasetValidated`); rejected fails it with the validator's reason; the deadline fails it with
+ * "validation_timeout". A refused dataset (DatasetError) fails at once; other fetch errors retry.
+ */
+import { type Task, TERMINAL_STATES, transition } from "../../core/task.ts";
+import type { PrepareDatasetResult } from "../protocol.ts";
+import { DatasetError } from "./dataset/limits.ts";
+import { loadManifest } from "../../core/manifest.ts";
+import { prepareDatasetDir } from "./dataset/prepare.ts";
+import {
+  type DatasetJob,
+  delayMs,
+  errorText,
+  failTask,
+  log,
+  type Private,
+  schedule,
+  type TaskCenterState,
+  tellSelf,
+} from "./state.ts";
+import { failureReason, getValidation, retryable, submitDataset } from "./task_center_client.ts";
+
+const FETCH_ATTEMPTS = 3;
+
+export async function startPrepare(state: TaskCenterState, taskId: string): Promise<PrepareDatasetResult> {
+  const task = await state.deps.store.getTask(taskId);
+  if (task === null) {
+    return { ok: false, reason: "not_found", message: `Cannot prepare dataset: no task "${taskId}"` };
+  }
+  if (state.jobs.has(taskId)) return { ok: true, started: false };
+  if (task.state !== "received" && task.state !== "dataset_submitted") {
+    const message = `Cannot prepare dataset of task "${taskId}": it is ${task.state}`;
+    return { ok: false, reason: "invalid_state", message };
+  }
+  await resumeJob(state, task);
+  return { ok: true, started: true };
+}
+
+/** Starts (or, after a restart, resumes) the job for a `received` or `dataset_submitted` task. */
+export async function resumeJob(state: TaskCenterState, task: Task): Promise<void> {
+  const taskId = task.request.id;
+  const submittedAt = task.history.findLast((h) => h.state === "dataset_submitted")?.at_ms ?? null;
+  const manifest = task.state === "dataset_submitted" ? await loadManifest(state.deps.dataDir, taskId) : null;
+  const job: DatasetJob = {
+    taskId,
+    phase: manifest ? "polling" : "fetching",
+    manifest,
+    attempt: 0,
+    deadlineMs: submittedAt === null ? null : submittedAt + state.deps.taskCenter.validation_timeout_s * 1000,
+    timer: null,
+  };
+  state.jobs.set(taskId, job);
+  if (manifest) tellSelf(state, { type: "datasetDue", taskId });
+  else runFetch(state, task);
+}
+
+function runFetch(state: TaskCenterState, task: Task): void {
+  const taskId = task.request.id;
+  const deps = { ...state.deps, limits: state.limits };
+  prepareDatasetDir(taskId, task.request.dataset, deps).then(
+    (manifest) => tellSelf(state, { type: "prepared", taskId, outcome: { ok: true, manifest } }),
+    (error) => tellSelf(state, { type: "prepared", taskId, outcome: { ok: false, error } }),
+  );
+}
+
+export async function onPrepared(
+  state: TaskCenterState,
+  msg: Extract<Private, { type: "prepared" }>,
+): Promise<void> {
+  const job = state.jobs.get(msg.taskId);
+  if (!job) return;
+  if (!msg.outcome.ok) {
+    const { error } = msg.outcome;
+    if (error instanceof DatasetError || ++job.attempt >= FETCH_ATTEMPTS) {
+      state.jobs.delete(msg.taskId);
+      const reason = error instanceof DatasetError
+        ? error.message
+        : `dataset_fetch_failed: ${errorText(error)}`;
+      await failTask(state, msg.taskId, reason, "datasetFailed");
+      return;
+    }
+    log.warn("Fetching the dataset of {taskId} failed, retrying: {error}", {
+      taskId: msg.taskId,
+      error: errorText(error),
+    });
+    job.timer = schedule(state, delayMs(state, job.attempt, 1000, null), {
+      type: "datasetDue",
+      taskId: msg.taskId,
+    });
+    return;
+  }
+  job.manifest = msg.outcome.manifest;
+  job.phase = "submitting";
+  job.attempt = 0;
+  job.deadlineMs ??= state.clock.now() + state.deps.taskCenter.validation_timeout_s * 1000;
+  send(state, job);
+}
+
+export async function onDatasetDue(state: TaskCenterState, taskId: string): Promise<void> {
+  const job = state.jobs.get(taskId);
+  if (!job) return;
+  job.timer = null;
+  if (job.phase === "fetching") {
+    const task = await state.deps.store.getTask(taskId);
+    if (task && !TERMINAL_STATES.has(task.state)) return runFetch(state, task);
+    state.jobs.delete(taskId);
+    return;
+  }
+  if (job.deadlineMs !== null && state.clock.now() >= job.deadlineMs) return await timeout(state, job);
+  send(state, job);
+}
+
+function send(state: TaskCenterState, job: DatasetJob): void {
+  const call = job.phase === "submitting"
+    ? submitDataset(state.tc, job.taskId, job.manifest!)
+    : getValidation(state.tc, job.taskId);
+  call.then((res) => tellSelf(state, { type: "datasetAnswered", taskId: job.taskId, res }));
+}
+
+export async function onDatasetAnswered(
+  state: TaskCenterState,
+  msg: Extract<Private, { type: "datasetAnswered" }>,
+): Promise<void> {
+  const job = state.jobs.get(msg.taskId);
+  if (!job) return;
+  const { res } = msg;
+  if (!res.ok) {
+    if (retryable(res)) return await wait(state, job, res.kind === "http" ? res.retryAfterMs : null);
+    state.jobs.delete(job.taskId);
+    await failTask(state, job.taskId, failureReason(res), "datasetFailed");
+    return;
+  }
+  if (job.phase === "submitting") {
+    await move(state, job.taskId, "received", "submitDataset");
+    job.phase = "polling";
+    job.attempt = 0;
+  }
+  const status = res.value;
+  if (status.status === "pending") {
+    return await wait(state, job, status.retry_after_s === null ? null : status.retry_after_s * 1000);
+  }
+  state.jobs.delete(job.taskId);
+  if (status.status === "rejected") {
+    await failTask(state, job.taskId, status.reason ?? "dataset_rejected", "datasetFailed");
+    return;
+  }
+  const task = await move(state, job.taskId, "dataset_submitted", "datasetValidated");
+  if (task.state === "dataset_validated") state.deps.report?.({ kind: "datasetValidated", task });
+}
+
+/** Applies `event` when the task is in `from`; any other state is left alone (already moved on). */
+function move(
+  state: TaskCenterState,
+  taskId: string,
+  from: Task["state"],
+  event: "submitDataset" | "datasetValidated",
+): Promise<Task> {
+  return state.deps.store.updateTask(
+    taskId,
+    (t) => t.state === from ? transition(t, { type: event }, state.clock.now()) : t,
+  );
+}
+
+async function wait(state: TaskCenterState, job: DatasetJob, hintMs: number | null): Promise<void> {
+  const now = state.clock.now();
+  if (job.deadlineMs !== null && now >= job.deadlineMs) return await timeout(state, job);
+  const minMs = state.deps.taskCenter.poll_interval_s * 1000;
+  let ms = delayMs(state, job.attempt++, minMs, hintMs);
+  if (job.deadlineMs !== null) ms = Math.min(ms, job.deadlineMs - now);
+  job.timer = schedule(state, ms, { type: "datasetDue", taskId: job.taskId });
+}
+
+async function timeout(state: TaskCenterState, job: DatasetJob): Promise<void> {
+  state.jobs.delete(job.taskId);
+  await failTask(state, job.taskId, "validation_timeout", "datasetFailed");
+}
