@@ -9,7 +9,14 @@ import { type ActorRef, ask, type Reply } from "./runtime/actor.ts";
 import type { Task, TaskRequest, TaskResult } from "../core/task.ts";
 import type { DoneEvent, TrainerEvent, TrainerOutcome, TrainingSpec } from "../core/training.ts";
 import type { Device } from "../core/device.ts";
+import { RETRY_AFTER_S, UnavailableError } from "../core/errors.ts";
 export type { Reply };
+
+/** The running instance of an actor, or UnavailableError naming it while its supervisor restarts it. */
+export function running<M>(ref: ActorRef<M> | undefined, what: string): ActorRef<M> {
+  if (!ref) throw new UnavailableError(what, RETRY_AFTER_S);
+  return ref;
+}
 
 // ── ChainMsg (actors/chain/chain_actor.ts) ─────────────────────────────────────────────────────
 
@@ -303,13 +310,13 @@ export type Sender = { hotkey: string; stakeTao: number };
 
 /**
  * A validator's task taken in (`position`: its 1-based place among tasks not yet training) or
- * refused. `unavailable`: an actor on the task's path is restarting; the axon answers 503 with
- * `Retry-After: retryAfterS`.
+ * refused. `unavailable`: `what` (an actor on the task's path) is restarting; the axon answers 503
+ * with `Retry-After: retryAfterS`.
  */
 export type AcceptResult =
   | { ok: true; taskId: string; position: number }
   | { ok: false; reason: "queue_full" | "deadline" | "unplaceable"; message: string }
-  | { ok: false; reason: "unavailable"; message: string; retryAfterS: number };
+  | { ok: false; reason: "unavailable"; message: string; what: string; retryAfterS: number };
 
 export type PipelineMsg =
   | { type: "accept"; request: TaskRequest; sender: Sender; reply: Reply<AcceptResult> }

@@ -6,7 +6,6 @@
 import { getLogger } from "@logtape/logtape";
 import type { MinerConfig } from "../core/config.ts";
 import { type Device, deviceKey } from "../core/device.ts";
-import { RETRY_AFTER_S, UnavailableError } from "../core/errors.ts";
 import { manifestPath, storePath } from "../core/paths.ts";
 import { Store } from "../core/store.ts";
 import { claimPidFile } from "../core/status.ts";
@@ -26,6 +25,7 @@ import {
   type QueueMsg,
   queueSnapshot,
   reportTo,
+  running,
   type TaskCenterMsg,
   type UploadMsg,
 } from "./protocol.ts";
@@ -104,12 +104,6 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
   }
   log.info("Stopped");
   return 0;
-}
-
-/** The running instance of a child, or UnavailableError naming it while its supervisor restarts it. */
-function running<M>(ref: ActorRef<M> | undefined, what: string): ActorRef<M> {
-  if (!ref) throw new UnavailableError(what, RETRY_AFTER_S);
-  return ref;
 }
 
 async function capacity(

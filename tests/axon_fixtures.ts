@@ -92,7 +92,13 @@ export interface HandlerSetup {
 export function makeHandler(
   minerWallet: Wallet,
   clock: Clock,
-  over: { rateLimit?: RateLimit; maxInFlight?: number; maxBodyBytes?: number; miner?: FakeMiner } = {},
+  over: {
+    rateLimit?: RateLimit;
+    maxInFlight?: number;
+    maxBodyBytes?: number;
+    miner?: FakeMiner;
+    services?: Partial<AxonServices>;
+  } = {},
 ): HandlerSetup {
   const miner = over.miner ?? new FakeMiner();
   const state: AxonState = {
@@ -109,6 +115,7 @@ export function makeHandler(
     acceptTask: (r, v) => miner.acceptTask(r, v),
     taskStatus: (id) => miner.taskStatus(id),
     capacity: () => miner.capacity(),
+    ...over.services,
     signer: minerWallet,
     clock,
     rules: { minStakeTao: 1_000, requirePermit: true },

@@ -85,7 +85,7 @@ async function trainingTask(
     stakeTao: caller.facts?.stakeTao ?? 0,
   });
   if (!result.ok && result.reason === "unavailable") {
-    throw new UnavailableError("task pipeline", result.retryAfterS, { cause: new Error(result.message) });
+    throw new UnavailableError(result.what, result.retryAfterS);
   }
   if (!result.ok) return refuse(result.reason, result.message);
   return {

@@ -15,20 +15,12 @@ import {
   admit,
   type AdmitResult,
   type PipelineMsg,
+  running,
   type TaskReport,
 } from "../protocol.ts";
 import { type ActorContext, type ActorRef, type Clock, realClock, spawn } from "../runtime/actor.ts";
 import { type Backoff, backoffDelay } from "../runtime/intensity.ts";
-import {
-  perform,
-  resultOf,
-  type Step,
-  type StepActors,
-  type StepAnswer,
-  stepFor,
-  stepKey,
-  up,
-} from "./steps.ts";
+import { perform, resultOf, type Step, type StepActors, type StepAnswer, stepFor, stepKey } from "./steps.ts";
 
 const log = getLogger(["satori", "pipeline"]);
 
@@ -111,7 +103,7 @@ function accept(state: State, msg: Extract<PipelineMsg, { type: "accept" }>): vo
   const task = newTask({ ...request, priority }, sender.hotkey, state.clock.now());
   const told = (answer: Answer<AdmitResult>) => state.self.offer({ type: "admitted", task, answer, reply });
   try {
-    admit(up(state.deps.queue(), "queue actor"), task).then(
+    admit(running(state.deps.queue(), "queue actor"), task).then(
       (value) => told({ ok: true, value }),
       (error) => told({ ok: false, error }),
     );
@@ -125,7 +117,8 @@ function admitted(state: State, { task, answer, reply }: Extract<Private, { type
   if (!answer.ok) {
     const busy = unavailableOf(answer.error);
     if (!busy) throw answer.error;
-    return reply({ ok: false, reason: "unavailable", message: busy.message, retryAfterS: busy.retryAfterS });
+    const { message, what, retryAfterS } = busy;
+    return reply({ ok: false, reason: "unavailable", message, what, retryAfterS });
   }
   const admittedTask = answer.value;
   if (!admittedTask.ok) return reply(admittedTask);

@@ -3,7 +3,6 @@
  * task; `perform` runs it outside the pipeline's handler (it reads the record fresh, so a step retried
  * after a restart acts on what the store says now) and `stepFor` says which step a stored state needs.
  */
-import { RETRY_AFTER_S, UnavailableError } from "../../core/errors.ts";
 import type { Store } from "../../core/store.ts";
 import type { Task, TaskResult, TaskState } from "../../core/task.ts";
 import {
@@ -14,6 +13,7 @@ import {
   prepareDataset,
   type PrepareDatasetResult,
   type QueueMsg,
+  running,
   type TaskCenterMsg,
   upload,
   type UploadMsg,
@@ -51,12 +51,12 @@ export async function perform(step: Step, actors: StepActors, store: Store): Pro
     case "prepareDataset":
       return {
         kind: step.kind,
-        reply: await prepareDataset(up(actors.taskCenter(), "task center actor"), step.taskId),
+        reply: await prepareDataset(running(actors.taskCenter(), "task center actor"), step.taskId),
       };
     case "enqueue": {
       const task = await store.getTask(step.taskId);
       if (task?.state !== "dataset_validated") return { kind: "moved", state: task?.state ?? null };
-      return { kind: step.kind, reply: await enqueue(up(actors.queue(), "queue actor"), task) };
+      return { kind: step.kind, reply: await enqueue(running(actors.queue(), "queue actor"), task) };
     }
     case "upload": {
       const task = await store.getTask(step.taskId);
@@ -64,20 +64,14 @@ export async function perform(step: Step, actors: StepActors, store: Store): Pro
         return { kind: "moved", state: task?.state ?? null };
       }
       const { done, out_dir: outDir } = task.trained;
-      const reply = await upload(up(actors.upload(), "upload actor"), { task, done, outDir });
+      const reply = await upload(running(actors.upload(), "upload actor"), { task, done, outDir });
       return { kind: step.kind, reply, task };
     }
     case "deliverResult": {
-      const taskCenter = up(actors.taskCenter(), "task center actor");
+      const taskCenter = running(actors.taskCenter(), "task center actor");
       return { kind: step.kind, reply: await deliverResult(taskCenter, step.taskId, step.result) };
     }
   }
-}
-
-/** The actor's ref, or UnavailableError naming it while its supervisor restarts it. */
-export function up<M>(ref: ActorRef<M> | undefined, what: string): ActorRef<M> {
-  if (!ref) throw new UnavailableError(what, RETRY_AFTER_S);
-  return ref;
 }
 
 /**
