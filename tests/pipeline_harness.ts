@@ -3,6 +3,8 @@
  * trainer, tests/gpu_fake_python.sh), UploadActor against the local Hub, TaskCenterActor against the
  * local task center, and the PipelineActor, under one real supervisor; Deno KV on disk. Tests take a
  * validator's part with `accept`, and may wrap a child's start (to hold an actor down) through `hold`.
+ * `startHarness` starts its own task center and Hub; `startPipelineMiner` uses servers that live
+ * elsewhere (tests/pipeline_crash_entry.ts, a miner the crash test SIGKILLs while its servers live on).
  */
 import { CPU_DEVICE, deviceKey } from "../core/device.ts";
 import { manifestPath, storePath } from "../core/paths.ts";
@@ -14,6 +16,7 @@ import {
   type AcceptResult,
   acceptTask,
   type GpuMsg,
+  type GpuReport,
   type PipelineMsg,
   type QueueMsg,
   reportTo,
@@ -40,36 +43,82 @@ const FILES = new Map([["train.jsonl", new TextEncoder().encode(JSONL)]]);
 
 export type ChildId = "queue" | "gpus" | "upload" | "taskCenter" | "pipeline";
 
-export type Harness = AsyncDisposable & {
+/** The miner's half of the harness: its actors and store, and no servers. */
+export type PipelineMiner = AsyncDisposable & {
   sup: Supervisor;
   store: Store;
   dataDir: string;
-  taskCenter: TaskCenterServer;
-  hub: HubServer;
   settled: Task[];
   child<M>(id: ChildId): ActorRef<M> | undefined;
   accept(request: TaskRequest): Promise<AcceptResult>;
 };
 
-/** A text task the fake trainer turns into an uploadable adapter, its dataset at DATASET_HOST. */
-export function pipelineRequest(id: string): TaskRequest {
+export type Harness = PipelineMiner & {
+  taskCenter: TaskCenterServer;
+  hub: HubServer;
+};
+
+export type Hold = (id: ChildId, start: () => Promise<Child>) => Promise<Child>;
+
+export type MinerOptions = {
+  dataDir?: string;
+  hold?: Hold;
+  /** The task center's origin; its known hotkeys must hold the signer's. */
+  taskCenterUrl: string;
+  hub: { url: string; token: string };
+  /** The miner's hotkey seed (tests/task_center_fixtures.ts testSigner); "//Alice" unless set. */
+  signerUri?: string;
+  /** Every report of the GpuActor, as the queue receives it. */
+  onGpuReport?: (report: GpuReport) => void;
+};
+
+/**
+ * A text task the fake trainer turns into an uploadable adapter, its dataset at DATASET_HOST;
+ * `baseModel` picks another fake:* mode of tests/gpu_fake_python.sh (fake:slow, for a kill mid-run).
+ */
+export function pipelineRequest(id: string, baseModel = "fake:adapter"): TaskRequest {
   return TaskRequest.parse({
     id,
     type: "text",
     dataset: { kind: "url", url: `${DATASET_HOST}/train.jsonl`, sha256: sha256(FILES.get("train.jsonl")!) },
-    training: { base_model: "fake:adapter", hyperparameters: { max_steps: 2 } },
+    training: { base_model: baseModel, hyperparameters: { max_steps: 2 } },
   });
 }
 
+/** The whole path with its own local task center and Hub, closed with it. */
 export async function startHarness(
-  opts: { dataDir?: string; hold?: (id: ChildId, start: () => Promise<Child>) => Promise<Child> } = {},
+  opts: { dataDir?: string; hold?: Hold } = {},
 ): Promise<Harness> {
-  const dataDir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "pipeline-" });
   const signer = await testSigner();
   const taskCenter = await TaskCenterServer.start({ knownHotkeys: [signer.hotkey.ss58] });
   const hub = await startHubServer();
+  const servers = async () => {
+    await taskCenter[Symbol.asyncDispose]();
+    await hub.close();
+  };
+  const miner = await startPipelineMiner({
+    ...opts,
+    taskCenterUrl: taskCenter.url,
+    hub: { url: hub.url, token: hub.hub.token },
+  }).catch(async (e) => {
+    await servers();
+    throw e;
+  });
+  const close = async () => {
+    await miner[Symbol.asyncDispose]();
+    await servers();
+  };
+  return { ...miner, taskCenter, hub, [Symbol.asyncDispose]: close };
+}
+
+/** The miner's actors under one supervisor, against a task center and a Hub that outlive it. */
+export async function startPipelineMiner(opts: MinerOptions): Promise<PipelineMiner> {
+  const dataDir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "pipeline-" });
+  const signer = await testSigner(opts.signerUri);
   const store = await Store.open(storePath(dataDir));
   const settled: Task[] = [];
+  // Assigned once, but `child` reads it while the children start, before startSupervisor returns.
+  // deno-lint-ignore prefer-const
   let sup: Supervisor | undefined;
   let gpus: Supervisor | undefined;
   const child = <M>(id: ChildId) => sup?.child<ActorRef<M>>(id);
@@ -84,6 +133,7 @@ export async function startHarness(
         maxAttempts: 3,
         dataDir,
         manifestFile: (t) => manifestPath(dataDir, t.request.id),
+        onReport: opts.onGpuReport,
         onTrained: ({ task }) => void reportTo(pipeline(), { kind: "trained", task }),
       })),
     gpus: async () =>
@@ -109,15 +159,15 @@ export async function startHarness(
       }),
     upload: () =>
       Promise.resolve(
-        startUploadActor({ hubUrl: hub.url, token: hub.hub.token, username: null, private: true }),
+        startUploadActor({ hubUrl: opts.hub.url, token: opts.hub.token, username: null, private: true }),
       ),
     taskCenter: () =>
       Promise.resolve(startTaskCenterActor({
         store,
         signer,
-        taskCenter: { url: taskCenter.url, ...TASK_CENTER },
+        taskCenter: { url: opts.taskCenterUrl, ...TASK_CENTER },
         dataDir,
-        hubUrl: hub.url,
+        hubUrl: opts.hub.url,
         fetch: datasetFetch(FILES),
         report: (r) => void reportTo(pipeline(), r),
       })),
@@ -148,15 +198,11 @@ export async function startHarness(
   const close = async () => {
     await running.stop();
     store.close();
-    await taskCenter[Symbol.asyncDispose]();
-    await hub.close();
   };
   return {
     sup: running,
     store,
     dataDir,
-    taskCenter,
-    hub,
     settled,
     child,
     accept: (request) => acceptTask(pipeline()!, request, { hotkey: "5Validator", stakeTao: 1_000 }),

@@ -31,7 +31,7 @@ async function setup(
     dataDir: "/srv/data",
     clock: fake.clock,
   });
-  /** What the SubmitActor does to an admitted task's record: its dataset is submitted, then checked. */
+  /** What the TaskCenterActor does to an admitted task's record: its dataset is submitted, then checked. */
   const walk = (id: string, ...types: TaskEvent["type"][]) =>
     store.updateTask(id, (t) => types.reduce((x, type) => transition(x, { type } as TaskEvent, T0), t));
   const dispose = async () => {

@@ -20,7 +20,7 @@ async function setup(files = new Map<string, Uint8Array>([["train.jsonl", enc.en
     now: () => fc.clock.now(),
   });
   const store = await Store.open();
-  const dataDir = await Deno.makeTempDir({ prefix: "submit_test_" });
+  const dataDir = await Deno.makeTempDir({ prefix: "task_center_test_" });
   const reports: TaskReport[] = [];
   const start = () =>
     startTaskCenterActor({

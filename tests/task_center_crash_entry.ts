@@ -1,8 +1,8 @@
 /**
- * A miner process cut down to the store and the SubmitActor, for the SIGKILL test
- * (submit_crash_test.ts). `submit`: store an uploading task, hand its result over, print "queued",
+ * A miner process cut down to the store and the TaskCenterActor, for the SIGKILL test
+ * (task_center_crash_test.ts). `submit`: store an uploading task, hand its result over, print "queued",
  * then keep retrying until killed. `drain`: start, let recovery deliver the outbox, print "done".
- * Usage: deno run -A tests/submit_crash_entry.ts <submit|drain> <store> <data_dir> <task_center_url> <task_id>
+ * Usage: deno run -A tests/task_center_crash_entry.ts <submit|drain> <store> <data_dir> <task_center_url> <task_id>
  */
 import { startTaskCenterActor } from "../actors/task_center/task_center_actor.ts";
 import { deliverResult } from "../actors/protocol.ts";

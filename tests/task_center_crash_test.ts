@@ -28,7 +28,7 @@ async function harness() {
   const signer = await testSigner("//Alice");
   const server = await TaskCenterServer.start({ knownHotkeys: [signer.hotkey.ss58] });
   server.preValidate("t-crash", signer.hotkey.ss58);
-  const dir = await Deno.makeTempDir({ prefix: "submit_crash_" });
+  const dir = await Deno.makeTempDir({ prefix: "task_center_crash_" });
   return {
     server,
     dir,
@@ -49,7 +49,7 @@ async function killAndDrain(h: Awaited<ReturnType<typeof harness>>, first: Deno.
   assert.equal((await second.status).code, 0);
 }
 
-Deno.test("SubmitActor delivers exactly once after SIGKILL while the task center was down", async () => {
+Deno.test("TaskCenterActor delivers exactly once after SIGKILL while the task center was down", async () => {
   await using h = await harness();
   await h.server.down();
   const first = miner("submit", h.dir, h.server.url);
@@ -58,7 +58,7 @@ Deno.test("SubmitActor delivers exactly once after SIGKILL while the task center
   assert.equal(h.server.recordedFor("t-crash"), 1);
 });
 
-Deno.test("SubmitActor delivers exactly once after SIGKILL between recording and acknowledgement", async () => {
+Deno.test("TaskCenterActor delivers exactly once after SIGKILL between recording and acknowledgement", async () => {
   await using h = await harness();
   // Every answer is lost after the result is recorded, so the first process never sees an ack.
   h.server.faults.push({ route: "result", status: 503, times: 1_000, afterHandling: true });

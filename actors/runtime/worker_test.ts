@@ -29,13 +29,15 @@ Deno.test("WorkerActor.call() rejects with AskTimeoutError when the worker does 
 Deno.test("WorkerActor crashes when the worker throws uncaught, failing the calls in flight", async () => {
   const counter = startWorkerActor<CounterApi>(COUNTER, "counter");
   const pending = counter.call("hang", [], { timeoutMs: 60_000 });
-  assert.deepEqual(await counter.call("crashSoon", []), { ok: true });
-  await assert.rejects(counter.done, /Worker "counter" crashed: .*Counter worker crashed on purpose/);
-  await assert.rejects(pending, (e: unknown) => {
+  // Watched from the start: under load the crash can reject it before the test reaches the check.
+  const pendingFailed = assert.rejects(pending, (e: unknown) => {
     assert.ok(e instanceof ActorStoppedError);
     assert.match(String((e.cause as Error).message), /crashed on purpose/);
     return true;
   });
+  assert.deepEqual(await counter.call("crashSoon", []), { ok: true });
+  await assert.rejects(counter.done, /Worker "counter" crashed: .*Counter worker crashed on purpose/);
+  await pendingFailed;
   assert.equal(counter.status, "crashed");
   await assert.rejects(counter.call("increment", [1]), ActorStoppedError);
 });

@@ -1,5 +1,5 @@
 /**
- * The dataset half of the SubmitActor: fetch + manifest → PUT to the task center → poll the
+ * The dataset half of the TaskCenterActor: fetch + manifest → PUT to the task center → poll the
  * validation with backoff until `validation_timeout_s`. Validated moves the task on
  * (`datasetValidated`); rejected fails it with the validator's reason; the deadline fails it with
  * "validation_timeout". A refused dataset (DatasetError) fails at once; other fetch errors retry.

@@ -1,5 +1,5 @@
 /**
- * The result half of the SubmitActor: a result goes into the KV outbox before the first send and
+ * The result half of the TaskCenterActor: a result goes into the KV outbox before the first send and
  * leaves it only when the task center acknowledged it (task → done) or refused it with a 4xx
  * (task → failed with that reason). Network errors, 5xx and 429 retry with backoff, forever: a
  * result is worth more than the wait. On start the outbox is drained, so a crash loses nothing,

@@ -1,5 +1,5 @@
 /**
- * The SubmitActor's state and the helpers its two flows share (dataset validation in
+ * The TaskCenterActor's state and the helpers its two flows share (dataset validation in
  * dataset_flow.ts, result delivery in delivery.ts): timers on the injected clock, backoff delays,
  * and the one way a task is failed. Background work (downloads, HTTP calls) never runs inside a
  * handler; it reports back as a private message so the mailbox stays responsive.
@@ -17,7 +17,7 @@ import type { Signer } from "./signing.ts";
 import type { CallResult, TaskCenter } from "./task_center_client.ts";
 import type { ResultAck, ResultSubmission, ValidationStatus } from "./task_center_api.ts";
 
-export const log = getLogger(["satori", "submit"]);
+export const log = getLogger(["satori", "task_center"]);
 
 export interface TaskCenterDeps {
   store: Store;

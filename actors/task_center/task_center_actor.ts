@@ -1,5 +1,5 @@
 /**
- * SubmitActor: owns the miner's side of the task center. Receives `prepareDataset` (fetch, unpack,
+ * TaskCenterActor: owns the miner's side of the task center. Receives `prepareDataset` (fetch, unpack,
  * manifest, submit, poll the validation) and `deliverResult` (outbox, then send until acknowledged),
  * plus its own timer ticks and HTTP answers. Tells `deps.report` each outcome. On start it resumes
  * what a crash interrupted: datasets still awaiting validation and every result left in the outbox.
@@ -25,7 +25,7 @@ type Msg = TaskCenterMsg | Private | { type: "recover" };
 
 export function startTaskCenterActor(deps: TaskCenterDeps): ActorRef<TaskCenterMsg> {
   return spawn<Msg, TaskCenterState>({
-    name: "submit",
+    name: "taskCenter",
     capacity: 1_024, // one answer per task in flight, plus callers
     clock: deps.clock,
     init: (ctx) => init(deps, ctx),
