@@ -28,7 +28,7 @@ RUN python3 -m venv .venv \
 
 COPY deno.json ./
 COPY . .
-RUN deno cache main.ts actors/gpu/gpu_worker.ts \
+RUN deno cache main.ts actors/gpu/gpu_worker.ts core/wallet_nacl_worker.ts \
  && mkdir -p /app/data /home/miner/.bittensor \
  && chown -R miner:miner /app/data /home/miner/.bittensor "$DENO_DIR"
 

@@ -6,7 +6,7 @@
  * Timer ticks and child results stay private to the actor's own file. Contracts come from core/ only.
  */
 import { type ActorRef, ask, type Reply } from "./runtime/actor.ts";
-import type { Task, TaskRequest, TaskResult } from "../core/task.ts";
+import type { Task, TaskRequest, TaskResult, TaskState } from "../core/task.ts";
 import type { DoneEvent, TrainerEvent, TrainerOutcome, TrainingSpec } from "../core/training.ts";
 import type { Device } from "../core/device.ts";
 import { RETRY_AFTER_S, UnavailableError } from "../core/errors.ts";
@@ -91,12 +91,27 @@ export function syncMetagraph(chain: ActorRef<ChainMsg>, timeoutMs = 60_000): Pr
 
 /**
  * A task as the validator sent it (state `received`), taken into the queue's count or refused.
- * `duplicate`: the id was already accepted; `task` is the stored record, unchanged. `position`: the
- * 1-based place among the accepted tasks not yet training, in dispatch order (0 once it trains or ended).
+ * `duplicate`: the same validator sent this id before; `task` is the stored record, unchanged.
+ * `position`: the 1-based place among the accepted tasks not yet training, in dispatch order (0 once
+ * it trains or ended). Refusals: `id_taken` (another validator's task has this id),
+ * `model_not_allowed` (a base model the operator does not allow), `over_limit` (a field above
+ * `training.limits`), `too_long` (it cannot finish before its deadline or the time limit),
+ * `validator_quota` (the validator holds its share of the queue), `queue_full`, `deadline` (passed),
+ * `unplaceable` (no device could hold it).
  */
 export type AdmitResult =
   | { ok: true; task: Task; duplicate: boolean; position: number }
-  | { ok: false; reason: "queue_full" | "deadline" | "unplaceable"; message: string };
+  | { ok: false; reason: AdmitRefusal; message: string };
+
+export type AdmitRefusal =
+  | "queue_full"
+  | "deadline"
+  | "unplaceable"
+  | "id_taken"
+  | "model_not_allowed"
+  | "over_limit"
+  | "too_long"
+  | "validator_quota";
 
 /** `duplicate`: the id was already accepted; `task` is the stored record, unchanged. */
 export type EnqueueResult =
@@ -310,12 +325,14 @@ export type Sender = { hotkey: string; stakeTao: number };
 
 /**
  * A validator's task taken in (`position`: its 1-based place among tasks not yet training) or
- * refused. `unavailable`: `what` (an actor on the task's path) is restarting; the axon answers 503
- * with `Retry-After: retryAfterS`.
+ * refused. `duplicate`: this validator sent the id before; nothing new was done, and `state` and
+ * `position` (0 once it trains or ended) say where that task is. `unavailable`: `what` (an actor on
+ * the task's path) is restarting; the axon answers 503 with `Retry-After: retryAfterS`.
  */
 export type AcceptResult =
   | { ok: true; taskId: string; position: number }
-  | { ok: false; reason: "queue_full" | "deadline" | "unplaceable"; message: string }
+  | { ok: false; reason: AdmitRefusal; message: string }
+  | { ok: false; reason: "duplicate"; message: string; taskId: string; state: TaskState; position: number }
   | { ok: false; reason: "unavailable"; message: string; what: string; retryAfterS: number };
 
 export type PipelineMsg =
@@ -351,6 +368,11 @@ export type AxonStats = {
   rateBuckets: number;
   /** Blacklist lookups answered from a metagraph the ChainActor marked stale. */
   staleLookups: number;
+  /**
+   * Connections open now, refused past `axon.max_connections`, closed by a read deadline; requests
+   * aborted (body never fully arrived: counted here, logged at debug, never answered 500).
+   */
+  connections: { open: number; refused: number; timedOut: number; aborted: number };
 };
 
 export type AxonMsg = { type: "stats"; reply: Reply<AxonStats> };

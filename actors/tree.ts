@@ -10,7 +10,7 @@ import { manifestPath, storePath } from "../core/paths.ts";
 import { Store } from "../core/store.ts";
 import { claimPidFile } from "../core/status.ts";
 import type { Task } from "../core/task.ts";
-import { loadWallet, type Wallet } from "../core/wallet.ts";
+import { loadWallet, passwordEnvName, type Wallet } from "../core/wallet.ts";
 import { axonOptions, type CapacitySnapshot, startAxonActor } from "./axon/axon_actor.ts";
 import { startChainActor } from "./chain/chain_actor.ts";
 import { discoverDevices } from "./gpu/devices.ts";
@@ -29,6 +29,7 @@ import {
   type TaskCenterMsg,
   type UploadMsg,
 } from "./protocol.ts";
+import { admissionPolicyOf } from "./queue/policy.ts";
 import { startQueueActor } from "./queue/queue_actor.ts";
 import type { ActorRef } from "./runtime/actor.ts";
 import { type ChildSpec, startSupervisor, type Supervisor } from "./runtime/supervisor.ts";
@@ -63,7 +64,12 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
     name: cfg.wallet.name,
     hotkey: cfg.wallet.hotkey,
     env: Deno.env.toObject(),
+    // A password-protected hotkey is decrypted here, once: BT_PW_…, then this file, then a prompt.
+    passwordFile: cfg.wallet.password_file,
+    terminal: { stdin: Deno.stdin, output: Deno.stderr },
   });
+  // Trainers inherit this process's environment and have no use for the hotkey's password.
+  Deno.env.delete(passwordEnvName(wallet.path));
   for (const w of warnings) log.warn(w);
   const { devices, note } = await discoverDevices(
     cfg.runtime.visibleDevices?.join(","),
@@ -159,6 +165,8 @@ export function minerSpec(
           gpu: (d) => gpus?.child<ActorRef<GpuMsg>>(`gpu:${deviceKey(d)}`),
           maxQueueSize: cfg.miner.max_queue_size,
           maxAttempts: cfg.miner.max_attempts,
+          policy: admissionPolicyOf(cfg),
+          maxInterruptions: cfg.miner.max_interruptions,
           dataDir: cfg.miner.data_dir,
           manifestFile: (t) => manifestPath(cfg.miner.data_dir, t.request.id),
           onTrained: ({ task }) => void reportTo(pipeline(), { kind: "trained", task }),
@@ -190,6 +198,7 @@ export function minerSpec(
           dataDir: cfg.miner.data_dir,
           hubUrl: cfg.huggingface.hub_url,
           hfToken: cfg.huggingface.token ?? undefined,
+          dataset: cfg.dataset,
           report: (r) => void reportTo(pipeline(), r),
         }),
     },

@@ -32,9 +32,26 @@ const ipAddress = () => {
     v === "localhost" || z.ipv4().safeParse(v).success || z.ipv6().safeParse(v).success;
   return z.string({ error: what }).refine(isIp, { error: what });
 };
+// A dataset host the operator lets the miner reach even when it is not public (local mode, tests).
+const allowHost = () => {
+  const what = 'a hostname, IP address or CIDR range such as "127.0.0.1" or "10.0.0.0/8"';
+  const forms = [z.hostname(), z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()];
+  return z.string({ error: what }).refine((v) => forms.some((f) => f.safeParse(v).success), { error: what });
+};
 const intIn = (min: number, max: number, what: string) =>
   z.int({ error: what }).min(min, { error: what }).max(max, { error: what });
 const modelId = (id: string) => text('a model id such as "org/name"').default(id);
+// What an operator may allow validators to name as `base_model`: a Hub repo id, or a local model
+// folder given whole and absolute (no `..`), so the entry names one folder and nothing beside it.
+const allowedModel = () => {
+  const what = 'a Hub model id such as "org/name" or an absolute folder path such as "/models/tiny"';
+  const hub = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+  const folder = /^(?!.*(?:^|\/)\.\.?(?:\/|$))\/[^\0]*[^/\0]$/;
+  return z.string({ error: what }).refine((v) => (hub.test(v) && !v.includes("..")) || folder.test(v), {
+    error: what,
+  });
+};
+const share = (what: string) => z.number({ error: what }).gt(0, { error: what }).max(1, { error: what });
 // `.prefault({})` (not `.default`) so a missing section is parsed and gets its fields' defaults;
 // `as never` because the generic shape hides from TypeScript that `{}` is valid input.
 const section = <S extends z.core.$ZodLooseShape>(shape: S) => z.strictObject(shape).prefault({} as never);
@@ -47,6 +64,7 @@ export const ConfigSchema = z.strictObject({
     name: text().default("default"),
     hotkey: text().default("default"),
     path: text().default("~/.bittensor/wallets"),
+    password_file: text("a file path or null").nullable().default(null),
   }),
   bittensor: section({
     netuid: nonNegInt().default(119),
@@ -69,6 +87,13 @@ export const ConfigSchema = z.strictObject({
     }).nullable().default(null),
     task_time_limit_s: posNumber().default(6 * 3600),
     max_attempts: posInt().default(3),
+    max_interruptions: posInt().default(20),
+    /** How validators share the queue (actors/queue/fairness.ts); see config.example.yml. */
+    fairness: section({
+      max_share: share("a fraction of the queue above 0 and at most 1").default(0.5),
+      min_slots: posInt().default(1),
+      reserved_slots: nonNegInt().default(5),
+    }),
   }),
   huggingface: section({
     token: text("a token string or null").nullable().default(null),
@@ -76,10 +101,32 @@ export const ConfigSchema = z.strictObject({
     private: bool().default(true),
     hub_url: url(["http", "https"], "https://…").default("https://huggingface.co"),
   }),
+  dataset: section({
+    max_bytes: posInt().default(10 * 1024 ** 3),
+    first_byte_timeout_s: posNumber().default(30),
+    idle_timeout_s: posNumber().default(30),
+    total_timeout_s: posNumber().default(1800),
+    allow_hosts: z.array(allowHost(), { error: 'a list of hosts such as ["127.0.0.1"]' }).default([]),
+  }),
   training: section({
     image: section({ base_model: modelId("black-forest-labs/FLUX.1-dev") }),
     text: section({ base_model: modelId("Qwen/Qwen2.5-7B-Instruct") }),
     python: text().default(".venv/bin/python"),
+    /** Base models validators may name besides the two above; nothing else is trained. */
+    allowed_base_models: z.array(allowedModel(), { error: "a list of model ids" }).default([]),
+    /** Caps on what a task may ask for, checked when it is accepted (actors/queue/policy.ts). */
+    limits: section({
+      max_steps: posInt().default(20_000),
+      max_epochs: posNumber().default(100),
+      max_rank: posInt().default(256),
+      max_resolution: posInt().default(2048),
+      max_seq_length: posInt().default(32_768),
+      max_batch_size: posInt().default(64),
+      max_gradient_accumulation: posInt().default(128),
+      max_learning_rate: posNumber().default(0.1),
+      max_inference_steps: posInt().default(100),
+      max_quality_prompts: posInt().default(16),
+    }),
   }),
   logging: section({
     level: LogLevel.default("info"),
@@ -93,12 +140,17 @@ export const ConfigSchema = z.strictObject({
     port: intIn(1, 65535, "an integer from 1 to 65535").default(8001),
     external_ip: ipAddress().nullable().default(null),
     max_body_bytes: posInt().default(1024 * 1024),
+    max_connections: posInt().default(256),
+    header_timeout_s: posNumber().default(10),
+    body_timeout_s: posNumber().default(30),
+    idle_timeout_s: posNumber().default(30),
   }),
 });
 
 /** What the file holds, after defaults. */
 export type FileConfig = z.output<typeof ConfigSchema>;
 export type LoggingConfig = FileConfig["logging"];
+export type DatasetConfig = FileConfig["dataset"];
 
 /** The effective config: the file after defaults and env overrides, plus facts from the env. */
 export type MinerConfig = FileConfig & {
@@ -189,7 +241,11 @@ function applyEnv(data: FileConfig, file: string | null, env: Env): MinerConfig 
   const walletPath = expandHome(nonEmpty(env.BT_WALLET_PATH) ?? data.wallet.path, env);
   return {
     ...data,
-    wallet: { ...data.wallet, path: walletPath },
+    wallet: {
+      ...data.wallet,
+      path: walletPath,
+      password_file: data.wallet.password_file && expandHome(data.wallet.password_file, env),
+    },
     huggingface: { ...data.huggingface, token },
     runtime: { configFile: file, visibleDevices: parseVisibleDevices(env.CUDA_VISIBLE_DEVICES) },
   };

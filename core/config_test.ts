@@ -138,6 +138,13 @@ Deno.test("parseConfig() expands ~ in wallet.path and lets BT_WALLET_PATH win", 
   );
 });
 
+Deno.test("parseConfig() reads wallet.password_file, null by default, with ~ expanded", () => {
+  assert.equal(parseConfig("", null, HOME).wallet.password_file, null);
+  const cfg = parseConfig("wallet:\n  password_file: ~/.hotkey-pass\n", null, HOME);
+  assert.equal(cfg.wallet.password_file, "/home/miner/.hotkey-pass");
+  assert.throws(() => parseConfig("wallet:\n  password_file: 12\n", "c.yml", HOME), /a file path or null/);
+});
+
 Deno.test("parseVisibleDevices() reads CUDA_VISIBLE_DEVICES as CUDA does", () => {
   assert.equal(parseVisibleDevices(undefined), null);
   assert.deepEqual(parseVisibleDevices(""), []);
@@ -220,4 +227,48 @@ Deno.test("loadConfigOrExit() returns the config of a valid file, token masked w
   assert.match(stdout, /^# config file: \.\.\/\.\.\/config\.example\.yml$/m);
   assert.match(stdout, /token: "\*\*\*"/);
   assert.ok(!stdout.includes("hf_abcdefghijklmnopqrstuvwxyz"));
+});
+
+Deno.test("parseConfig() reads dataset limits and refuses an allow_hosts entry that is no host", () => {
+  const cfg = parseConfig("", null, {});
+  assert.deepEqual(cfg.dataset, {
+    max_bytes: 10 * 1024 ** 3,
+    first_byte_timeout_s: 30,
+    idle_timeout_s: 30,
+    total_timeout_s: 1800,
+    allow_hosts: [],
+  });
+  const list = "dataset:\n  allow_hosts: [127.0.0.1, 10.0.0.0/8, 'fd00::/8', files.local]\n";
+  const ok = parseConfig(list, null, {});
+  assert.deepEqual(ok.dataset.allow_hosts, ["127.0.0.1", "10.0.0.0/8", "fd00::/8", "files.local"]);
+  assert.deepEqual(problems("dataset:\n  allow_hosts: [127.0.0.1, not a host]\n  idle_timeout_s: 0\n"), [
+    "config.yml:2:28 dataset.allow_hosts[1]: expected a hostname, IP address or CIDR range such as " +
+    '"127.0.0.1" or "10.0.0.0/8", got "not a host"',
+    "config.yml:3:3 dataset.idle_timeout_s: expected a positive number, got 0",
+  ]);
+});
+
+Deno.test("parseConfig() takes Hub ids and whole absolute folders as allowed base models, nothing else", () => {
+  const ok = parseConfig(
+    "training:\n  allowed_base_models: [org/name, /models/tiny]\n  limits: { max_steps: 10 }\n",
+    "config.yml",
+    HOME,
+  );
+  assert.deepEqual(ok.training.allowed_base_models, ["org/name", "/models/tiny"]);
+  assert.equal(ok.training.limits.max_steps, 10);
+  assert.equal(ok.training.limits.max_rank, 256, "unset caps keep their defaults");
+  const what = 'a Hub model id such as "org/name" or an absolute folder path such as "/models/tiny"';
+  assert.deepEqual(
+    problems(
+      "training:\n  allowed_base_models: [tiny, ../models/x, /models/../etc, /models/]\n" +
+        "miner:\n  fairness: { max_share: 1.5 }\n",
+    ),
+    [
+      `config.yml:2:25 training.allowed_base_models[0]: expected ${what}, got "tiny"`,
+      `config.yml:2:31 training.allowed_base_models[1]: expected ${what}, got "../models/x"`,
+      `config.yml:2:44 training.allowed_base_models[2]: expected ${what}, got "/models/../etc"`,
+      `config.yml:2:60 training.allowed_base_models[3]: expected ${what}, got "/models/"`,
+      "config.yml:4:15 miner.fairness.max_share: expected a fraction of the queue above 0 and at most 1, got 1.5",
+    ],
+  );
 });

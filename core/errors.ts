@@ -137,14 +137,22 @@ export class TransitionError extends Error {
 }
 
 /**
- * A wallet file cannot be used: missing, unreadable, encrypted, or inconsistent. The message says which file
- * and how to fix it (often a btcli command); it never carries key material.
+ * A wallet file cannot be used: missing, unreadable, encrypted with no or a wrong password, or inconsistent.
+ * The message says which file and how to fix it (often a btcli command); it never carries key material or a
+ * password.
  */
 export class WalletError extends Error {
   override name = "WalletError";
   constructor(
     readonly file: string,
-    readonly reason: "missing" | "unreadable" | "invalid_json" | "encrypted" | "mismatch" | "invalid_key",
+    readonly reason:
+      | "missing"
+      | "unreadable"
+      | "invalid_json"
+      | "encrypted"
+      | "wrong_password"
+      | "mismatch"
+      | "invalid_key",
     message: string,
     readonly line: number | null = null,
     readonly column: number | null = null,

@@ -11,15 +11,18 @@ import { Task } from "./task.ts";
 
 const V = "v1";
 const taskKey = (id: string): Deno.KvKey => [V, "task", id];
-const queueKey = (
-  t: Task,
-): Deno.KvKey => [
+const neg = (n: number) => (n === 0 ? 0 : -n); // -0 would be a key of its own
+/** Dispatch order (actors/queue/priority.ts): the validator's stake, then its own priority, then arrival. */
+const queueKey = (t: Task): Deno.KvKey => [
   V,
   "queue",
-  t.request.priority === 0 ? 0 : -t.request.priority,
+  neg(t.validator_stake_tao),
+  neg(t.request.priority),
   t.received_ms,
   t.request.id,
 ];
+/** Index keys before stake ranked validators: [V, "queue", -priority, received_ms, id]. */
+const OLD_QUEUE_KEY_LENGTH = 5;
 const outboxKey = (taskId: string, kind: string): Deno.KvKey => [V, "outbox", taskId, kind];
 
 /** Optimistic writes retry this often before a conflict is treated as a bug. */
@@ -57,7 +60,21 @@ export class Store implements AsyncDisposable {
       const dir = path.slice(0, path.lastIndexOf("/"));
       if (dir) await Deno.mkdir(dir, { recursive: true });
     }
-    return new Store(await Deno.openKv(path ?? ":memory:"), path);
+    const store = new Store(await Deno.openKv(path ?? ":memory:"), path);
+    await store.#migrateQueueIndex();
+    return store;
+  }
+
+  /** Rewrites index keys of the old layout (no stake) in the current one, each with its record's check. */
+  async #migrateQueueIndex(): Promise<void> {
+    for await (const entry of this.kv.list<string>({ prefix: [V, "queue"] })) {
+      if (entry.key.length !== OLD_QUEUE_KEY_LENGTH) continue;
+      const record = await this.kv.get(taskKey(entry.value));
+      const op = this.kv.atomic().check(record).delete(entry.key);
+      const task = record.value === null ? null : parseTask(entry.value, record.value);
+      if (task?.state === "queued") op.set(queueKey(task), entry.value);
+      await op.commit(); // on a conflict (another process wrote the record) the next open retries
+    }
   }
 
   async getTask(id: string): Promise<Task | null> {

@@ -14,18 +14,62 @@ export const TaskId = z.string().min(1).max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, { message: "expected a lowercase hex sha256" });
 
+// A revision and a path become segments of Hub URLs sent with the miner's token: they must name a
+// ref and a file, never step to another route ("../../api/whoami-v2"). Refinements, so the JSON
+// Schema validators read is unchanged.
+const REPO_MESSAGE =
+  'expected an HF repo id such as "org/name" (no "..", "--", or "." or "-" at either end of a part)';
+const REVISION_MESSAGE = "expected a branch, tag or 40-hex commit sha by git's ref-name rules " +
+  '(no "..", "//", "@{", spaces, control characters or any of ~^:?*[\\; no leading "/" or "-"; ' +
+  'no part starting with "."; not ending in ".lock", "/" or ".")';
+const PATH_MESSAGE = 'expected a relative path such as "data/train" (no "..", "." or empty parts, ' +
+  'no leading or trailing "/", no backslashes or control characters)';
+
+const REPO_SHAPE = /^[\w.-]+\/[\w.-]+$/;
+
+/** An HF repo id: `org/name`, each part as the Hub allows it. */
+export function isHubRepoId(v: string): boolean {
+  const parts = v.split("/");
+  return parts.length === 2 &&
+    parts.every((p) =>
+      /^[\w.-]{1,96}$/.test(p) && !/^[.-]|[.-]$/.test(p) && !p.includes("..") && !p.includes("--")
+    );
+}
+
+/** A branch or tag name by `git check-ref-format`, or a full commit sha. */
+export function isHubRevision(v: string): boolean {
+  if (/^[0-9a-f]{40}$/.test(v)) return true;
+  if (v.length === 0 || v.length > 255 || v === "@") return false;
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u0020\u007f~^:?*[\\]|\.\.|\/\/|@\{/.test(v)) return false;
+  if (/^[/-]|[/.]$|\.lock$/.test(v)) return false;
+  return v.split("/").every((part) => !part.startsWith(".") && !part.endsWith(".lock"));
+}
+
+/** A relative path inside a repo: non-empty parts, none of them `.` or `..`. */
+export function isRepoPath(v: string): boolean {
+  // deno-lint-ignore no-control-regex
+  if (v.length === 0 || v.length > 1024 || /[\u0000-\u001f\u007f\\]/.test(v)) return false;
+  return v.split("/").every((part) => part !== "" && part !== "." && part !== "..");
+}
+
 /** Where the training data comes from: an HF dataset repo at a pinned revision, or an https archive. */
 export const DatasetSource = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("hf"),
-    repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, { message: 'expected an HF repo id such as "org/name"' }),
-    revision: z.string().min(1),
-    path: z.string().nullable().default(null),
+    // The regex stays for the JSON Schema; the refinement judges only what it let through (one message).
+    repo: z.string().regex(REPO_SHAPE, { message: REPO_MESSAGE }).refine(
+      (v) => !REPO_SHAPE.test(v) || isHubRepoId(v),
+      { message: REPO_MESSAGE },
+    ),
+    revision: z.string().min(1).refine(isHubRevision, { message: REVISION_MESSAGE }),
+    path: z.string().refine(isRepoPath, { message: PATH_MESSAGE }).nullable().default(null),
   }),
   z.strictObject({
     kind: z.literal("url"),
     url: z.url({ protocol: /^https?$/ }),
     sha256: sha256Hex,
+    /** A ceiling the validator may set below the miner's own (config `dataset.max_bytes`), never above. */
     max_bytes: z.number().int().positive().default(10 * 1024 ** 3),
   }),
 ]);
@@ -33,7 +77,10 @@ export type DatasetSource = z.infer<typeof DatasetSource>;
 
 const requestCommon = {
   id: TaskId,
-  /** Higher runs first; ties go by arrival. Validators' stake feeds it when they set none. */
+  /**
+   * Orders only the sending validator's own tasks (higher first, ties by arrival); validators are
+   * ranked by their stake, never by this (actors/queue/priority.ts).
+   */
   priority: z.number().finite().default(0),
   /** Unix ms after which the task is worthless to the validator and must not be trained. */
   deadline_ms: z.number().int().positive().nullable().default(null),
@@ -83,12 +130,20 @@ export type TaskResult = z.infer<typeof TaskResult>;
 export const Task = z.strictObject({
   request: TaskRequest,
   validator_hotkey: z.string().min(1),
+  /** The sender's stake (TAO) from the metagraph when the task arrived: it ranks validators in the queue. */
+  validator_stake_tao: z.number().nonnegative().default(0),
   state: TaskState,
   /** Why the task failed or was rejected; null otherwise. */
   reason: z.string().nullable(),
   received_ms: z.number().int(),
   updated_ms: z.number().int(),
+  /**
+   * Runs that count against `miner.max_attempts`: each start adds one; a run the miner stopped (a
+   * graceful stop, or its crash found at start) is given back, so only the trainer's own failures count.
+   */
   attempts: z.number().int().nonnegative(),
+  /** Trainings cut short by a miner crash; bounded by `miner.max_interruptions` so a task cannot loop. */
+  interruptions: z.number().int().nonnegative().default(0),
   /** Latest progress the trainer reported, for TaskStatus replies. */
   progress: z.strictObject({ step: z.number(), total: z.number(), loss: z.number() }).nullable(),
   /**
@@ -126,16 +181,18 @@ const NEXT: Record<Exclude<TaskEvent["type"], "fail" | "reject">, [from: TaskSta
   submitted: ["submitting", "done"],
 };
 
-/** Creates the record for a request that arrived at `nowMs`. */
-export function newTask(request: TaskRequest, validatorHotkey: string, nowMs: number): Task {
+/** Creates the record for a request that arrived at `nowMs` from a validator with `stakeTao`. */
+export function newTask(request: TaskRequest, validatorHotkey: string, nowMs: number, stakeTao = 0): Task {
   return {
     request,
     validator_hotkey: validatorHotkey,
+    validator_stake_tao: stakeTao,
     state: "received",
     reason: null,
     received_ms: nowMs,
     updated_ms: nowMs,
     attempts: 0,
+    interruptions: 0,
     progress: null,
     trained: null,
     result: null,

@@ -1,7 +1,8 @@
 /**
  * Loads the miner's Bittensor hotkey from the wallet files that btcli / bittensor-wallet write
- * (`<root>/<name>/hotkeys/<hotkey>`, `<root>/<name>/coldkeypub.txt`) and signs with it (sr25519).
- * Secrets live only in a private field: they never reach logs, errors, JSON or `Deno.inspect`.
+ * (`<root>/<name>/hotkeys/<hotkey>`, `<root>/<name>/coldkeypub.txt`), decrypting a password-protected
+ * (`$NACL`) one once, and signs with it (sr25519). Secrets live only in a private field: they never reach
+ * logs, errors, JSON or `Deno.inspect`; neither does the password.
  */
 import { hexToU8a, isHex, stringToU8a, u8aConcat, u8aToHex } from "@polkadot/util";
 import { cryptoWaitReady, decodeAddress } from "@polkadot/util-crypto";
@@ -12,6 +13,13 @@ import { sr25519Sign, sr25519Verify, waitReady } from "@polkadot/wasm-crypto";
 // Top-level: `verify` is sync and may run before any wallet is loaded (servers verifying peers).
 await waitReady();
 import { WalletError } from "./errors.ts";
+import { isNacl, openNacl } from "./wallet_nacl.ts";
+import {
+  findPassword,
+  passwordEnvName,
+  type PasswordSources,
+  type PasswordTerminal,
+} from "./wallet_password.ts";
 import {
   isEncrypted,
   pairFromKeyfile,
@@ -23,6 +31,7 @@ import {
 } from "./wallet_keyfile.ts";
 
 export { isValidSs58, type PublicKeyInfo, SS58_PREFIX } from "./wallet_keyfile.ts";
+export { passwordEnvName, type PasswordTerminal } from "./wallet_password.ts";
 export const DEFAULT_WALLET_ROOT = "~/.bittensor/wallets";
 
 export interface WalletOptions {
@@ -30,8 +39,12 @@ export interface WalletOptions {
   readonly root?: string;
   readonly name: string;
   readonly hotkey: string;
-  /** Environment to read `BT_WALLET_PATH` and `HOME` from (passed in so tests need no globals). */
+  /** Environment to read `BT_WALLET_PATH`, `HOME` and the SDK's `BT_PW_…` password from (no globals). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Config `wallet.password_file`: the hotkey's password when the `BT_PW_…` variable is unset. */
+  readonly passwordFile?: string | null;
+  /** Asked for the password last, and only when its stdin is a terminal (the CLI passes Deno.stdin). */
+  readonly terminal?: PasswordTerminal | null;
 }
 
 export interface LoadedWallet {
@@ -127,16 +140,23 @@ export async function loadWallet(opts: WalletOptions): Promise<LoadedWallet> {
   }
   const raw = (await readKeyfile(hotkeyPath, `btcli wallet new-hotkey ${where}`))!;
   warnings.push(...permissionWarnings(hotkeyPath, raw.mode));
-  if (isEncrypted(raw.bytes)) {
+  const plain = isNacl(raw.bytes) ? await decryptHotkey(hotkeyPath, raw.bytes, opts, warnings) : raw.bytes;
+  if (isEncrypted(plain)) {
     throw new WalletError(
       hotkeyPath,
       "encrypted",
-      `Cannot load hotkey "${opts.hotkey}": file "${hotkeyPath}" is password-encrypted and the miner does not ` +
-        `decrypt keys; re-create it unencrypted from its mnemonic with \`btcli wallet regen-hotkey ${where}\` ` +
-        `(hotkeys are unencrypted by default)`,
+      `Cannot load hotkey "${opts.hotkey}": file "${hotkeyPath}" uses a legacy encryption (Ansible Vault or ` +
+        `Fernet) the miner does not read; re-create it from its mnemonic with ` +
+        `\`btcli wallet regen-hotkey ${where}\` (with or without a password)`,
     );
   }
-  const pair = pairFromKeyfile(hotkeyPath, parseKeyfile(hotkeyPath, raw.bytes));
+  let pair: Sr25519Pair;
+  try {
+    pair = pairFromKeyfile(hotkeyPath, parseKeyfile(hotkeyPath, plain));
+  } finally {
+    // The (decrypted) JSON holds the mnemonic: keep it no longer than the pair needs.
+    plain.fill(0);
+  }
 
   // coldkeypub.txt only names the owner: a miner can serve without it, so its absence is a warning.
   const coldPath = `${walletDir}/coldkeypub.txt`;
@@ -149,6 +169,37 @@ export async function loadWallet(opts: WalletOptions): Promise<LoadedWallet> {
     );
   }
   return { wallet: new Wallet(opts.name, opts.hotkey, hotkeyPath, pair, coldkeypub), warnings };
+}
+
+/**
+ * Decrypts a `$NACL` hotkey with the first password found (`BT_PW_…`, password file, prompt). Throws a
+ * `WalletError` naming the file when there is none or it is wrong; the message never holds the password.
+ */
+async function decryptHotkey(
+  path: string,
+  bytes: Uint8Array,
+  sources: PasswordSources,
+  warnings: string[],
+): Promise<Uint8Array> {
+  const found = await findPassword(path, sources, warnings);
+  if (found === null) {
+    throw new WalletError(
+      path,
+      "encrypted",
+      `Cannot load hotkey file "${path}": it is password-protected and no password was given; set ` +
+        `wallet.password_file in the config, or ${passwordEnvName(path)} as bittensor-wallet's ` +
+        `save_password_to_env writes it, or start the miner from a terminal to be asked`,
+    );
+  }
+  const plain = await openNacl(path, bytes, found.password);
+  if (plain === null) {
+    throw new WalletError(
+      path,
+      "wrong_password",
+      `Cannot decrypt hotkey file "${path}": wrong password (from ${found.source})`,
+    );
+  }
+  return plain;
 }
 
 /** Reads a key file; a missing one throws with `createCmd`, or gives null when `createCmd` is null. */

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { u8aToHex } from "@polkadot/util";
 import { hexToU8a } from "@polkadot/util";
 import { WalletError } from "./errors.ts";
-import { loadWallet, resolveWalletRoot, verify } from "./wallet.ts";
+import { loadWallet, passwordEnvName, resolveWalletRoot, verify } from "./wallet.ts";
 import { schnorrkelToEd25519Form } from "./wallet_keyfile.ts";
+import { scriptedTerminal } from "../tests/wallet_fixtures.ts";
 
 // btwallet tests/test_keyfile.py vector; the full file as bittensor-wallet 4.1.1 writes it.
 const PHRASE = "old leopard transfer rib spatial phone calm indicate online fire caution review";
@@ -110,10 +111,39 @@ Deno.test("loadWallet() reports invalid JSON by line and column without quoting 
   assert.deepEqual([err.line, err.column], [2, 9]); // the "o" of "nope"
 });
 
-Deno.test("loadWallet() refuses an encrypted hotkey and says how to fix it", async () => {
-  const err = await loadError(await makeWallet("$NACL" + "x".repeat(80)));
+// Until issue 13 every encrypted hotkey was refused; a $NACL one now loads given its password
+// (tests/wallet_sdk_test.ts decrypts real ones), so only the refusals without one are tested here.
+Deno.test("loadWallet() names every password source when a $NACL hotkey comes with none", async () => {
+  const root = await makeWallet("$NACL" + "x".repeat(80));
+  const nonTerminal = scriptedTerminal("typed\r", { isTerminal: false });
+  const err = await loadWallet({ root, name: "w", hotkey: "h", env: {}, terminal: nonTerminal.terminal })
+    .catch((e) => e);
+  assert.ok(err instanceof WalletError);
   assert.equal(err.reason, "encrypted");
-  assert.match(err.message, /btcli wallet regen-hotkey --wallet\.name w --wallet\.hotkey h/);
+  const path = `${root}/w/hotkeys/h`;
+  assert.ok(err.message.includes(`hotkey file "${path}"`), err.message);
+  assert.ok(err.message.includes(passwordEnvName(path)), err.message);
+  assert.match(err.message, /wallet\.password_file.*save_password_to_env.*terminal/);
+  assert.equal(nonTerminal.written(), "", "no prompt when stdin is not a terminal");
+});
+
+Deno.test("loadWallet() refuses a $NACL hotkey too short to hold a nonce and a tag, before any key derivation", async () => {
+  const root = await makeWallet("$NACL" + "x".repeat(39));
+  const passwordFile = `${root}/pw`;
+  await Deno.writeTextFile(passwordFile, "pw\n", { mode: 0o600 });
+  const err = await loadWallet({ root, name: "w", hotkey: "h", env: {}, passwordFile }).catch((e) => e);
+  assert.ok(err instanceof WalletError);
+  assert.equal(err.reason, "invalid_key");
+  assert.match(err.message, /too short to be a \$NACL key file \(44 bytes\)/);
+});
+
+Deno.test("loadWallet() refuses a legacy-encrypted hotkey with the btcli command that re-creates it", async () => {
+  for (const head of ["$ANSIBLE_VAULT;1.1;AES256\n", "gAAAAABk"]) {
+    const err = await loadError(await makeWallet(head + "0".repeat(80)));
+    assert.equal(err.reason, "encrypted");
+    assert.match(err.message, /legacy encryption/);
+    assert.match(err.message, /btcli wallet regen-hotkey --wallet\.name w --wallet\.hotkey h/);
+  }
 });
 
 Deno.test("loadWallet() refuses a secret that does not match its ss58Address or publicKey", async () => {

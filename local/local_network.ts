@@ -48,9 +48,11 @@ export function chainSpecPath(env: Record<string, string | undefined>): string {
   return env.SATORI_CHAIN_SPEC ?? RAONET_GENESIS;
 }
 
+/** `baseModels`: local model folders (the tiny models) the miner's config allows validators to name. */
 export async function startLocalNetwork(
   runDir: string,
   env: Record<string, string | undefined> = Deno.env.toObject(),
+  opts: { baseModels?: readonly string[] } = {},
 ): Promise<LocalNetwork> {
   await Deno.mkdir(runDir, { recursive: true });
   const cleanup: (() => Promise<void>)[] = [];
@@ -102,6 +104,10 @@ export async function startLocalNetwork(
       task_center: { url: taskCenter.url, poll_interval_s: 0.5 },
       miner: { min_stake: 1_000, max_queue_size: 10, data_dir: `${runDir}/data`, max_attempts: 2 },
       huggingface: { username: HF_USER, private: true, hub_url: hub.url },
+      // The tiny models are local folders: allowed one by one, as an operator lists a model.
+      training: { allowed_base_models: [...(opts.baseModels ?? [])] },
+      // The dataset host is on loopback here; a real miner refuses such addresses.
+      dataset: { allow_hosts: ["127.0.0.1"] },
       logging: { level: "info", file: `${runDir}/data/miner.log` },
       // The chain refuses loopback addresses in `serve_axon`; a documentation address (TEST-NET-3) shows
       // the announcement without pointing anyone anywhere. Our validator dials 127.0.0.1 directly.

@@ -47,7 +47,7 @@ export async function runLocal(
   const tiny = await Promise.all(kinds.map((k) => buildTiny(python, k, `${runDir}/tiny-${k}`)));
 
   say("starting the local network: Subtensor (chopsticks, raonet), HF Hub, task center, dataset host");
-  await using net = await startLocalNetwork(runDir, env);
+  await using net = await startLocalNetwork(runDir, env, { baseModels: tiny.map((t) => t.model) });
   say(`chain ${net.chain.endpoint} · hub ${net.hub.url} · task center ${net.taskCenter.url}`);
   say(`miner hotkey ${net.minerWallet.hotkey.ss58} · validator hotkey ${net.validator.wallet.hotkey.ss58}`);
   const requests: TaskRequest[] = [];

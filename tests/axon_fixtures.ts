@@ -2,6 +2,7 @@
  * Fakes and builders for the axon tests: wallets from fixed mnemonics, an in-memory miner behind the
  * AxonServices interface (metagraph facts, queue, tasks, capacity), and a handler wired to them.
  */
+import type { Logger } from "@logtape/logtape";
 import { loadWallet, type Wallet } from "../core/wallet.ts";
 import { newTask, type Task, type TaskRequest } from "../core/task.ts";
 import type { Clock } from "../actors/runtime/actor.ts";
@@ -98,16 +99,19 @@ export function makeHandler(
     maxBodyBytes?: number;
     miner?: FakeMiner;
     services?: Partial<AxonServices>;
+    log?: Logger;
   } = {},
 ): HandlerSetup {
   const miner = over.miner ?? new FakeMiner();
   const state: AxonState = {
     uuid: "axon-uuid-1",
     nonces: new Map(),
+    openNonces: new Map(),
     buckets: new Map(),
     gate: priorityGate(over.maxInFlight ?? 8, clock),
     counts: new Map(),
     staleLookups: 0,
+    aborted: 0,
     signatures: new Map(),
   };
   const handler = createAxonHandler({
@@ -121,6 +125,7 @@ export function makeHandler(
     rules: { minStakeTao: 1_000, requirePermit: true },
     rateLimit: over.rateLimit ?? DEFAULT_RATE_LIMIT,
     maxBodyBytes: over.maxBodyBytes ?? 64 * 1024,
+    log: over.log,
   }, state);
   return { handler, state, miner };
 }

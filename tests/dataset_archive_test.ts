@@ -5,7 +5,10 @@ import { loadManifest } from "../core/manifest.ts";
 import { datasetDir } from "../core/paths.ts";
 import { prepareDatasetDir } from "../actors/task_center/dataset/prepare.ts";
 import { gzip, tar, zip } from "./dataset_archives.ts";
-import { datasetFetch, JSONL, rejection, urlTask } from "./task_center_fixtures.ts";
+import { DATASET_HOST, datasetFetch, JSONL, rejection, urlTask } from "./task_center_fixtures.ts";
+
+// DATASET_HOST is served by the fake fetch and resolves nowhere: allowed by name, never looked up.
+const FAKE_HOST_ALLOWED = { allow_hosts: [new URL(DATASET_HOST).hostname] };
 
 async function prepare(
   name: string,
@@ -19,6 +22,7 @@ async function prepare(
     dataDir,
     hubUrl: "http://hub.invalid",
     fetch: datasetFetch(new Map([[name, bytes]])),
+    dataset: FAKE_HOST_ALLOWED,
     limits: { ...DEFAULT_LIMITS, ...limits },
   };
   return { dataDir, run: () => prepareDatasetDir("t-1", task.request.dataset, deps) };
@@ -175,6 +179,7 @@ Deno.test("prepareDatasetDir() refuses a download with the wrong sha256 or over 
     dataDir,
     hubUrl: "",
     fetch: datasetFetch(new Map([["train.jsonl", real]])),
+    dataset: FAKE_HOST_ALLOWED,
     limits: DEFAULT_LIMITS,
   };
   const err = await rejection(() => prepareDatasetDir("t-1", task.request.dataset, deps), DatasetError);

@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { DatasetError, DEFAULT_LIMITS } from "../actors/task_center/dataset/limits.ts";
 import { datasetDir } from "../core/paths.ts";
 import { prepareDatasetDir } from "../actors/task_center/dataset/prepare.ts";
+import { DatasetSource } from "../core/task.ts";
+import { type Call, recordingFetch } from "./dataset_fetch_fixtures.ts";
 import { JSONL, rejection } from "./task_center_fixtures.ts";
 
 const HUB = "http://hub.test";
 
 /**
- * The two Hub routes @huggingface/hub's listFiles / downloadFile use, answered from `files` at one
+ * The two Hub routes a dataset download uses (tree listing, resolve), answered from `files` at one
  * revision; every request is logged so the test can check the pinned revision was asked for.
  */
 function hubFetch(
@@ -96,4 +98,123 @@ Deno.test("prepareDatasetDir() refuses an HF listing with a traversal path or to
     /more than 3 files/,
   );
   await Deno.remove(dataDir, { recursive: true });
+});
+
+Deno.test("prepareDatasetDir() counts every file of an HF dataset against the miner's max_bytes", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "dataset_hf_" });
+  const source = { kind: "hf" as const, repo: "org/toy", revision: "main", path: null };
+  const files = { "a.jsonl": JSONL, "b.jsonl": JSONL };
+  const deps = {
+    dataDir,
+    hubUrl: HUB,
+    fetch: hubFetch("org/toy", "main", files, []),
+    limits: DEFAULT_LIMITS,
+    dataset: { max_bytes: JSONL.length + 1 }, // room for one file, not both
+  };
+  const err = await rejection(() => prepareDatasetDir("t-hf", source, deps), DatasetError);
+  assert.equal(err.reason, "dataset_too_large");
+  await Deno.remove(dataDir, { recursive: true });
+});
+
+Deno.test("DatasetSource refuses a Hub revision or path that steps to another route", () => {
+  const hf = (revision: string, path: string | null = null) => ({
+    kind: "hf",
+    repo: "org/toy",
+    revision,
+    path,
+  });
+  for (
+    const revision of [
+      "../../../../api/whoami-v2",
+      "main/../x",
+      "/main",
+      "-main",
+      "a//b",
+      "a.lock",
+      "main/",
+      "main.",
+      "a@{1}",
+      "a b",
+      "a\u0001b",
+      "a~1",
+      "a^",
+      "a:b",
+      "a?",
+      "a*",
+      "a[",
+      "a\\b",
+      ".hidden",
+      "@",
+    ]
+  ) {
+    const res = DatasetSource.safeParse(hf(revision));
+    assert.ok(!res.success, `revision ${JSON.stringify(revision)} accepted`);
+    assert.deepEqual(res.error.issues[0].path, ["revision"]);
+    assert.match(res.error.issues[0].message, /expected a branch, tag or 40-hex commit sha/);
+  }
+  for (const path of ["../../..", "data/../../x", "/etc", "./data", "a//b", "a\\b", "data/", ""]) {
+    const res = DatasetSource.safeParse(hf("main", path));
+    assert.ok(!res.success, `path ${JSON.stringify(path)} accepted`);
+    assert.deepEqual(res.error.issues[0].path, ["path"]);
+    assert.match(res.error.issues[0].message, /expected a relative path/);
+  }
+  assert.ok(!DatasetSource.safeParse({ kind: "hf", repo: "../..", revision: "main" }).success);
+  for (
+    const revision of ["main", "v1.0", "refs/pr/1", "refs/convert/parquet", "a".repeat(40), "0".repeat(40)]
+  ) {
+    assert.ok(DatasetSource.safeParse(hf(revision, "data/train")).success, revision);
+  }
+});
+
+Deno.test("prepareDatasetDir() sends the HF token only to the Hub's origin", async () => {
+  const TOKEN = "hf_secretToken";
+  const calls: Call[] = [];
+  const files: Record<string, string> = { "train.jsonl": JSONL };
+  // A listing whose next page lies on another origin, and a file that redirects to a CDN.
+  const answer = (url: URL): Response => {
+    if (url.origin === HUB && url.pathname === "/api/datasets/org/toy/tree/main") {
+      const entries = [{ type: "file", path: "train.jsonl", size: JSONL.length, oid: "x" }];
+      return Response.json(entries, { headers: { link: '<http://elsewhere.example/page2>; rel="next"' } });
+    }
+    if (url.origin === "http://elsewhere.example") return Response.json([]);
+    if (url.origin === HUB && url.pathname === "/datasets/org/toy/resolve/main/train.jsonl") {
+      return new Response(null, { status: 302, headers: { location: "https://cdn.example/blob?sig=1" } });
+    }
+    if (url.origin === "https://cdn.example") return new Response(files["train.jsonl"]);
+    return new Response("no", { status: 404 });
+  };
+  // Follows redirects itself unless told "manual", as fetch does (dropping the token across origins).
+  const record = recordingFetch(calls, answer);
+  const fetcher: typeof fetch = async (input, init) => {
+    const res = await record(input, init);
+    const location = res.headers.get("location");
+    if (init?.redirect === "manual" || !location) return res;
+    const headers = new Headers(init?.headers);
+    headers.delete("authorization");
+    return record(location, { ...init, headers });
+  };
+  const dataDir = await Deno.makeTempDir({ prefix: "fetch_safety_" });
+  try {
+    const deps = {
+      dataDir,
+      hubUrl: HUB,
+      hfToken: TOKEN,
+      limits: DEFAULT_LIMITS,
+      fetch: fetcher,
+      resolveDns: () => Promise.resolve(["93.184.215.14"]),
+    };
+    const source = DatasetSource.parse({ kind: "hf", repo: "org/toy", revision: "main" });
+    const outcome = await prepareDatasetDir("t-hf", source, deps).catch((e: Error) => e);
+    const withToken = calls.filter((c) => c.authorization !== null);
+    assert.ok(withToken.length > 0, "the Hub got the token");
+    for (const c of withToken) {
+      assert.equal(new URL(c.url).origin, HUB, `the token went to ${c.url}`);
+      assert.equal(c.authorization, `Bearer ${TOKEN}`);
+    }
+    assert.ok(calls.some((c) => c.url.startsWith("https://cdn.example/")), "the CDN was asked, without it");
+    assert.ok(!(outcome instanceof Error), `the download failed: ${outcome}`);
+    assert.deepEqual(outcome.files.map((f) => f.path), ["train.jsonl"]);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });

@@ -23,6 +23,7 @@ import {
   type TaskCenterMsg,
   type UploadMsg,
 } from "../actors/protocol.ts";
+import { admissionPolicy } from "../actors/queue/policy.ts";
 import { startQueueActor } from "../actors/queue/queue_actor.ts";
 import type { ActorRef, Child } from "../actors/runtime/actor.ts";
 import { type ChildSpec, startSupervisor, type Supervisor } from "../actors/runtime/supervisor.ts";
@@ -132,6 +133,9 @@ export async function startPipelineMiner(opts: MinerOptions): Promise<PipelineMi
         maxQueueSize: 10,
         maxAttempts: 3,
         dataDir,
+        // The fake trainer's modes (pipelineRequest) and the axon fixtures' model, allowed as an
+        // operator would list a model.
+        policy: admissionPolicy({ allowedBaseModels: ["fake:adapter", "fake:slow", "tiny-llama"] }),
         manifestFile: (t) => manifestPath(dataDir, t.request.id),
         onReport: opts.onGpuReport,
         onTrained: ({ task }) => void reportTo(pipeline(), { kind: "trained", task }),
@@ -169,6 +173,7 @@ export async function startPipelineMiner(opts: MinerOptions): Promise<PipelineMi
         dataDir,
         hubUrl: opts.hub.url,
         fetch: datasetFetch(FILES),
+        dataset: { allow_hosts: [new URL(DATASET_HOST).hostname] }, // a fake host: never resolved
         report: (r) => void reportTo(pipeline(), r),
       })),
     pipeline: () =>

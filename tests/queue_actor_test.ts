@@ -147,7 +147,7 @@ Deno.test("cancelTask() fails a queued task and stops a running one", async () =
   assert.deepEqual(await q.store.queuedIds(), []);
 });
 
-Deno.test("QueueActor retries a crashed run up to max_attempts, then fails it with the reason kept", async () => {
+Deno.test("QueueActor retries a crashed run up to max_attempts, then fails it with the code (the message stays in the log)", async () => {
   await using q = await setup({ maxAttempts: 3 });
   await enqueue(q.queue, validated("flaky"));
   for (let attempt = 1; attempt <= 3; attempt++) {
@@ -158,7 +158,7 @@ Deno.test("QueueActor retries a crashed run up to max_attempts, then fails it wi
   await waitFor(async () => (await q.state("flaky")) === "failed", { what: "the final failure" });
   const task = await q.store.getTask("flaky");
   assert.equal(task?.attempts, 3);
-  assert.equal(task?.reason, "Training failed after 3 attempts (crashed): Trainer was killed by SIGKILL (3)");
+  assert.equal(task?.reason, "Training failed after 3 attempts (crashed)");
 });
 
 Deno.test("QueueActor fails at once on a trainer error that a retry cannot fix", async () => {
@@ -167,10 +167,7 @@ Deno.test("QueueActor fails at once on a trainer error that a retry cannot fix",
   await waitFor(() => q.gpus[0].jobs.length === 1, { what: "the run" });
   q.gpus[0].finish({ ok: false, code: "dataset_invalid", message: 'No rows in "train.jsonl"' });
   await waitFor(async () => (await q.state("bad-data")) === "failed", { what: "the failure" });
-  assert.equal(
-    (await q.store.getTask("bad-data"))?.reason,
-    'Training failed (dataset_invalid): No rows in "train.jsonl"',
-  );
+  assert.equal((await q.store.getTask("bad-data"))?.reason, "Training failed (dataset_invalid)");
 });
 
 Deno.test("QueueActor requeues a run stopped with the miner without using an attempt", async () => {
@@ -227,7 +224,7 @@ Deno.test("QueueActor places a 2-GPU task on two idle devices and lets small tas
   }]);
 });
 
-Deno.test("QueueActor on start requeues tasks that were training and resumes them", async () => {
+Deno.test("QueueActor on start requeues tasks that were training and resumes them without using an attempt", async () => {
   const store = await Store.open();
   const t = transition(validated("interrupted"), { type: "enqueue" }, T0);
   await store.createTask(transition(t, { type: "startTraining" }, T0));
@@ -237,7 +234,8 @@ Deno.test("QueueActor on start requeues tasks that were training and resumes the
   assert.equal(q.gpus[0].jobs[0].taskId, "interrupted");
   assert.equal(q.gpus[0].jobs[0].resume, true);
   assert.deepEqual(await q.store.queuedIds(), ["waiting"]);
-  assert.equal((await q.store.getTask("interrupted"))?.attempts, 2);
+  const resumed = await q.store.getTask("interrupted");
+  assert.deepEqual([resumed?.attempts, resumed?.interruptions], [1, 1], "the miner's crash is given back");
 });
 
 Deno.test("QueueActor restarted alone adopts the run a live GpuActor still has, instead of running it twice", async () => {

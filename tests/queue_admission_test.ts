@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { Device } from "../core/device.ts";
+import { admissionPolicy } from "../actors/queue/policy.ts";
 import { startQueueActor } from "../actors/queue/queue_actor.ts";
 import { admit, enqueue, queueSnapshot } from "../actors/protocol.ts";
 import { Store } from "../core/store.ts";
@@ -30,6 +31,12 @@ async function setup(
     maxAttempts: 3,
     dataDir: "/srv/data",
     clock: fake.clock,
+    // These tests are about the queue-wide limit, with one validator: it may take every slot here
+    // (tests/queue_fairness_test.ts covers the shares), and the fixtures' model is allowed.
+    policy: admissionPolicy({
+      allowedBaseModels: ["tiny-llama"],
+      fairness: { maxShare: 1, reservedSlots: 0 },
+    }),
   });
   /** What the TaskCenterActor does to an admitted task's record: its dataset is submitted, then checked. */
   const walk = (id: string, ...types: TaskEvent["type"][]) =>

@@ -1,19 +1,21 @@
 /**
- * AxonActor: the miner's door. Owns the HTTP server on `axon.ip:axon.port`, the nonce store and the
- * per-hotkey rate buckets (fresh on every restart). Requests do not pass through the mailbox: the
- * handler (handler.ts) updates the state synchronously between awaits, so the mailbox only takes
- * `stats` and the actor's own prune tick. Sends nothing; it calls the injected services (chain facts,
- * queue, capacity). A failed bind crashes it; a graceful stop closes the server after in-flight requests.
+ * AxonActor: the miner's door. Owns the HTTP server on `axon.ip:axon.port` (http_server.ts: deadlines
+ * and a connection cap), the nonce store and the per-hotkey rate buckets (fresh on every restart).
+ * Requests do not pass through the mailbox: the handler (handler.ts) updates the state synchronously
+ * between awaits, so the mailbox only takes `stats` and the actor's own prune tick. Sends nothing; it
+ * calls the injected services (chain facts, queue, capacity). A failed bind crashes it; a graceful stop
+ * closes the server after in-flight requests.
  */
 import { assertNever } from "../../core/errors.ts";
 import { actorLogger } from "../../core/logging.ts";
-import type { MinerConfig } from "../../core/config.ts";
+import { ConfigSchema, type MinerConfig } from "../../core/config.ts";
 import type { AxonMsg, AxonStats } from "../protocol.ts";
 import { type ActorContext, type ActorRef, type Clock, realClock, spawn } from "../runtime/actor.ts";
 import { pruneNonces } from "./wire.ts";
 import { DEFAULT_RATE_LIMIT, pruneBuckets, type RateLimit } from "./blacklist.ts";
 import { type AxonHandlerDeps, type AxonState, createAxonHandler } from "./handler.ts";
 import { priorityGate } from "./priority_gate.ts";
+import { type AxonServer, type FrontLimits, serveAxon } from "./front.ts";
 import type { AxonServices } from "./synapse_handlers.ts";
 
 export type { AxonServices, CapacitySnapshot } from "./synapse_handlers.ts";
@@ -33,7 +35,22 @@ export interface AxonOptions {
   readonly rateLimit?: RateLimit;
   /** Synapse handlers running at once; the rest wait by stake (priority), up to their timeout. */
   readonly maxInFlight?: number;
+  /** Connection cap and read deadlines; defaults as config.example.yml's. */
+  readonly limits?: Partial<FrontLimits>;
 }
+
+/** The server limits an `axon:` config section gives. */
+function limitsOf(axon: MinerConfig["axon"]): FrontLimits {
+  return {
+    maxConnections: axon.max_connections,
+    headerTimeoutMs: axon.header_timeout_s * 1000,
+    bodyTimeoutMs: axon.body_timeout_s * 1000,
+    idleTimeoutMs: axon.idle_timeout_s * 1000,
+  };
+}
+
+/** The config file's defaults, for callers that pass no `limits` (tests, bench). */
+const DEFAULT_LIMITS: FrontLimits = limitsOf(ConfigSchema.shape.axon.parse({}));
 
 /** The options the config file gives. */
 export function axonOptions(cfg: MinerConfig): AxonOptions {
@@ -42,6 +59,7 @@ export function axonOptions(cfg: MinerConfig): AxonOptions {
     port: cfg.axon.port,
     maxBodyBytes: cfg.axon.max_body_bytes,
     minStakeTao: cfg.miner.min_stake,
+    limits: limitsOf(cfg.axon),
   };
 }
 
@@ -51,7 +69,7 @@ export interface AxonDeps extends AxonServices {
   readonly clock?: Clock;
 }
 
-type State = AxonState & { server: Deno.HttpServer<Deno.NetAddr>; pruneTimer: unknown; rateLimit: RateLimit };
+type State = AxonState & { server: AxonServer; pruneTimer: unknown; rateLimit: RateLimit };
 type Private = { type: "prune" };
 type Msg = AxonMsg | Private;
 
@@ -75,10 +93,12 @@ function init(opts: AxonOptions, deps: AxonDeps, clock: Clock, ctx: ActorContext
   const axonState: AxonState = {
     uuid: crypto.randomUUID(),
     nonces: new Map(),
+    openNonces: new Map(),
     buckets: new Map(),
     gate: priorityGate(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, clock),
     counts: new Map(),
     staleLookups: 0,
+    aborted: 0,
     signatures: new Map(),
   };
   const handler = createAxonHandler({
@@ -93,16 +113,9 @@ function init(opts: AxonOptions, deps: AxonDeps, clock: Clock, ctx: ActorContext
     maxBodyBytes: opts.maxBodyBytes,
     log,
   }, axonState);
-  const server = Deno.serve({
-    hostname: opts.ip,
-    port: opts.port,
-    onListen: ({ hostname, port }) => log.info("Axon listening on {hostname}:{port}", { hostname, port }),
-    onError: (error) => {
-      // The handler answers every failure itself; this is Deno's last resort, still JSON.
-      log.error("Axon server error: {error}", { error });
-      return Response.json({ message: "Internal Server Error" }, { status: 500 });
-    },
-  }, handler);
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const server = serveAxon({ hostname: opts.ip, port: opts.port, limits }, handler, log);
+  log.info("Axon listening on {hostname}:{port}", server.addr);
   // The handler holds `axonState`'s maps and gate: the actor's state shares them, never copies.
   const state: State = Object.assign(axonState, { server, pruneTimer: undefined as unknown, rateLimit });
   schedulePrune(state, clock, ctx);
@@ -127,16 +140,19 @@ function stats(state: State): AxonStats {
     replies: Object.fromEntries([...state.counts].map(([k, v]) => [String(k), v])),
     inFlight: state.gate.inFlight,
     waiting: state.gate.waiting,
-    nonceKeys: state.nonces.size,
+    nonceKeys: state.nonces.size + state.openNonces.size,
     rateBuckets: state.buckets.size,
     staleLookups: state.staleLookups,
+    connections: { ...state.server.counters, aborted: state.aborted },
   };
 }
 
 function prune(state: State, ctx: ActorContext<Msg>): void {
   const nowMs = ctx.clock.now();
-  const kept = pruneNonces(state.nonces, BigInt(Math.floor(nowMs)) * 1_000_000n);
-  for (const key of state.nonces.keys()) if (!kept.has(key)) state.nonces.delete(key);
+  for (const nonces of [state.nonces, state.openNonces]) {
+    const kept = pruneNonces(nonces, BigInt(Math.floor(nowMs)) * 1_000_000n);
+    for (const key of nonces.keys()) if (!kept.has(key)) nonces.delete(key);
+  }
   pruneBuckets(state.buckets, state.rateLimit, nowMs);
   state.signatures.clear();
   schedulePrune(state, ctx.clock, ctx);

@@ -22,10 +22,11 @@ import {
 import type { HotkeyFacts } from "../protocol.ts";
 import type { PriorityGate } from "./priority_gate.ts";
 import { parseRequestHeaders, type RequestHeaders, verifyBodyHash, verifyRequest } from "./wire.ts";
-import { errorResponse, type ReplySynapse, synapseResponse, type Terminal } from "./response.ts";
+import { echo, errorResponse, type ReplySynapse, synapseResponse, type Terminal } from "./response.ts";
 import { type AxonServices, forward } from "./synapse_handlers.ts";
 import { parseBody, readBody, routeName, tooLarge, validateFields } from "./request_body.ts";
 import { isSynapseName, type SynapseName, SYNAPSES } from "./synapses.ts";
+import { MAX_CACHED_SIGNATURES, MAX_OPEN_NONCE_KEYS, MAX_RATE_BUCKETS, setBounded } from "./bounded.ts";
 
 /** `version` we put in our TerminalInfo: the SDK release whose protocol we speak (10.5.0). */
 export const AXON_VERSION = 10_005_000;
@@ -43,12 +44,17 @@ export interface AxonHandlerDeps extends AxonServices {
 /** What the AxonActor owns and the handler updates: fresh on every (re)start. */
 export interface AxonState {
   readonly uuid: string;
+  /** Last nonce per `hotkey:uuid` of validator synapses (blacklist-checked senders only). */
   readonly nonces: Map<string, bigint>;
+  /** The same for senders no blacklist checked (pings), capped: see bounded.ts. */
+  readonly openNonces: Map<string, bigint>;
   readonly buckets: Buckets;
   readonly gate: PriorityGate;
   /** Replies sent, by HTTP status. */
   readonly counts: Map<number, number>;
   staleLookups: number;
+  /** Requests whose body stopped before its end (client gone, or the front's deadline): not replies. */
+  aborted: number;
   /**
    * Our TerminalInfo signature per verified sender hotkey, reused for up to `SIGNATURE_TTL_MS`: sr25519
    * signing costs about as much as verifying, and the signed text (`{nonce}.{sender}.{us}.{uuid}`)
@@ -76,6 +82,9 @@ class Refusal {
   constructor(readonly status: number, readonly message: string) {}
 }
 
+/** The request's body never fully arrived: nobody is left to answer. */
+class Aborted {}
+
 export function createAxonHandler(deps: AxonHandlerDeps, state: AxonState): AxonHandler {
   return async (req, info) => {
     const ctx: Ctx = {
@@ -90,6 +99,12 @@ export function createAxonHandler(deps: AxonHandlerDeps, state: AxonState): Axon
       res = await serve(req, ctx, deps, state);
     } catch (e) {
       const busy = unavailableOf(e);
+      if (e instanceof Aborted) {
+        // A client that stalls or leaves mid-body is the network's business, not a failure of ours.
+        state.aborted++;
+        deps.log?.debug("Axon request {name} aborted: its body did not arrive", { name: ctx.name });
+        return new Response(null, { status: 400 });
+      }
       if (e instanceof Refusal) res = refuse(ctx, deps, state, e.status, e.message);
       else if (busy) {
         // A restarting actor is the miner's passing state, not a bug: the validator may come back.
@@ -115,7 +130,7 @@ async function serve(req: Request, ctx: Ctx, deps: AxonHandlerDeps, state: AxonS
   const name = routeName(req);
   if (name === null || !isSynapseName(name)) {
     const available = Object.keys(SYNAPSES).map((n) => `'${n}'`).join(", ");
-    throw new Refusal(404, `Synapse name '${name ?? ""}' not found. Available synapses [${available}]`);
+    throw new Refusal(404, `Synapse name '${echo(name ?? "")}' not found. Available synapses [${available}]`);
   }
   ctx.name = name;
   if (req.method !== "POST" && req.method !== "GET") throw new Refusal(405, "Method Not Allowed");
@@ -127,7 +142,7 @@ async function serve(req: Request, ctx: Ctx, deps: AxonHandlerDeps, state: AxonS
 
   const facts = await blacklist(name, headers, deps, state);
   const text = await readBody(req, deps.maxBodyBytes);
-  if (!text.ok) throw refusal(text);
+  if (!text.ok) throw "aborted" in text ? new Aborted() : refusal(text);
   const body = parseBody(text.text);
   if (!body.ok) throw refusal(body);
   const hotkey = verify(name, headers, body.py, deps, state);
@@ -195,7 +210,9 @@ function verify(
     );
   }
   const nowNs = BigInt(Math.floor(deps.clock.now())) * 1_000_000n;
-  const v = verifyRequest(headers, { axonHotkey: own, nonces: state.nonces, nowNs });
+  const checked = SYNAPSES[name].validatorsOnly;
+  const nonces = checked ? state.nonces : state.openNonces;
+  const v = verifyRequest(headers, { axonHotkey: own, nonces, nowNs });
   if (!v.ok) throw new Refusal(v.status, v.message);
   const spec = SYNAPSES[name];
   const values = spec.hashFields.map((f) => {
@@ -204,8 +221,10 @@ function verify(
   });
   const integrity = verifyBodyHash(headers, values);
   if (!integrity.ok) throw new Refusal(integrity.status, integrity.message);
-  state.nonces.set(v.endpointKey, v.nonce);
+  if (checked) state.nonces.set(v.endpointKey, v.nonce);
+  else setBounded(state.openNonces, v.endpointKey, v.nonce, MAX_OPEN_NONCE_KEYS);
   takeToken(state.buckets, v.hotkey, deps.rateLimit, deps.clock.now());
+  setBounded(state.buckets, v.hotkey, state.buckets.get(v.hotkey)!, MAX_RATE_BUCKETS);
   return v.hotkey;
 }
 
@@ -286,7 +305,7 @@ function axonTerminal(
       ({ nonce, signature } = cached);
     } else {
       signature = deps.signer.sign(`${nonce}.${signFor}.${hotkey}.${state.uuid}`);
-      state.signatures.set(signFor, { nonce, signature });
+      setBounded(state.signatures, signFor, { nonce, signature }, MAX_CACHED_SIGNATURES);
     }
   }
   return {

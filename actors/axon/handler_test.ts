@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { Logger } from "@logtape/logtape";
 import { verify } from "../../core/wallet.ts";
 import { fakeClock } from "../../tests/helpers.ts";
 import {
@@ -266,4 +267,35 @@ Deno.test("handler() puts the request's TerminalInfo and the client address in e
   assert.equal(h.computed_body_hash, EMPTY_BODY_HASH);
   assert.equal(h.bt_header_axon_signature, undefined, "refusals are not signed");
   assert.equal(t.state.counts.get(403), 1);
+});
+
+Deno.test("handler() counts a body that stops before its end as aborted, logged at debug, not a reply", async () => {
+  const logged: string[] = [];
+  const log = Object.fromEntries(
+    ["debug", "info", "warn", "error"].map((
+      level,
+    ) => [level, (m: string) => void logged.push(`${level} ${m}`)]),
+  ) as unknown as Logger;
+  const t = setup({ log });
+  const p = t.validator.prepare(TARGET, "TaskStatus", { task_id: "t-1" });
+  // What Deno.serve's body stream does when the connection closes mid-body (client gone, or deadline).
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(p.body.slice(0, 20)));
+      c.error(new Deno.errors.BadResource("Cannot read request body as underlying resource unavailable"));
+    },
+  });
+  await t.send(p, { body });
+  assert.equal(t.state.aborted, 1);
+  assert.deepEqual(Object.fromEntries(t.state.counts), {});
+  assert.deepEqual(logged, ["debug Axon request {name} aborted: its body did not arrive"]);
+});
+
+Deno.test("handler() keeps pings' nonces apart from validator synapses' and bounds our signature cache", async () => {
+  const t = setup();
+  assert.equal((await t.send(t.stranger.prepare(TARGET, "Synapse"))).status, 200);
+  assert.equal((await t.send(t.validator.prepare(TARGET, "Capacity"))).status, 200);
+  assert.deepEqual([...t.state.openNonces.keys()], [`${strangerW.hotkey.ss58}:${t.stranger.uuid}`]);
+  assert.deepEqual([...t.state.nonces.keys()], [`${validatorW.hotkey.ss58}:${t.validator.uuid}`]);
+  assert.deepEqual([...t.state.signatures.keys()], [strangerW.hotkey.ss58, validatorW.hotkey.ss58]);
 });

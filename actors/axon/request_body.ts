@@ -20,18 +20,26 @@ export function routeName(req: Request): string | null {
   }
 }
 
+/** The body stopped before its end: the client went away or the axon's front closed it (deadline). */
+export type BodyAborted = { ok: false; aborted: true };
+
 /** Reads at most `limit` bytes; one more is a 413, whatever content-length said. */
 export async function readBody(
   req: Request,
   limit: number,
-): Promise<{ ok: true; text: string } | BodyProblem> {
+): Promise<{ ok: true; text: string } | BodyProblem | BodyAborted> {
   if (!req.body) return { ok: true, text: "" };
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.length;
-    if (size > limit) return tooLarge(limit);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req.body) {
+      size += chunk.length;
+      if (size > limit) return tooLarge(limit);
+      chunks.push(chunk);
+    }
+  } catch {
+    // The only way a request body stream fails is its connection closing before the end.
+    return { ok: false, aborted: true };
   }
   const all = new Uint8Array(size);
   let at = 0;
@@ -46,8 +54,36 @@ export function tooLarge(limit: number): BodyProblem {
   return { ok: false, status: 413, message: `Request body is too large: the limit is ${limit} bytes` };
 }
 
+/**
+ * Deepest nesting a body may have. Every later step (the parse's reviver, `plain`, zod, the hash) walks
+ * the value recursively, so an unbounded depth would end in a stack overflow (a 500) instead of a 400;
+ * a synapse needs a handful of levels.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** The deepest `[`/`{` nesting of JSON text, counting outside strings only; stops once past `limit`. */
+export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max && (max = depth) > limit) return max;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
 /** `json.loads` of the body, which must be an object. */
 export function parseBody(text: string): { ok: true; py: Record<string, PyValue> } | BodyProblem {
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    return { ok: false, status: 400, message: `Body is nested deeper than ${MAX_JSON_DEPTH} levels` };
+  }
   let py: PyValue;
   try {
     py = parsePyJson(text);

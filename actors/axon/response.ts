@@ -59,10 +59,29 @@ export function synapseJson(s: ReplySynapse): string {
   });
 }
 
-/** Python `str(v)` of a header value, made safe for HTTP: anything outside printable ASCII becomes "?". */
+/** Client text quoted in a message (the status message is a header too) is cut to this many characters. */
+export const MAX_ECHO_CHARS = 128;
+
+/** `text` cut to `MAX_ECHO_CHARS`, with an ASCII ellipsis (headers turn any other character into "?"). */
+export function echo(text: string): string {
+  return text.length <= MAX_ECHO_CHARS ? text : `${text.slice(0, MAX_ECHO_CHARS)}...`;
+}
+
+/**
+ * Longest response header value, in characters (ASCII, so bytes). Values echo request headers a client
+ * chose (nonce, uuid, ip, …); aiohttp, the SDK dendrite's client, refuses a header line over 8 190
+ * bytes, so each is cut well below that: ours are at most about 200.
+ */
+export const MAX_HEADER_VALUE_CHARS = 1_024;
+
+/**
+ * Python `str(v)` of a header value, made safe for HTTP: anything outside printable ASCII becomes "?",
+ * and past `MAX_HEADER_VALUE_CHARS` it is cut with "...".
+ */
 function headerValue(v: PyValue): string {
   const s = typeof v === "string" ? v : v instanceof PyFloat ? pyFloatRepr(v.value) : pyJson(v);
-  return s.replace(/[^\x20-\x7e]/g, "?");
+  const cut = s.length > MAX_HEADER_VALUE_CHARS ? `${s.slice(0, MAX_HEADER_VALUE_CHARS - 3)}...` : s;
+  return cut.replace(/[^\x20-\x7e]/g, "?");
 }
 
 /** `synapse.to_headers()`: name, timeout, non-None TerminalInfo fields, sizes and the body hash. */
@@ -77,7 +96,7 @@ export function synapseHeaders(s: ReplySynapse, bodyBytes: number): Record<strin
   // The SDK sends Python object sizes (sys.getsizeof) that nothing reads; we send byte counts.
   h.header_size = String(Object.entries(h).reduce((n, [k, v]) => n + k.length + v.length, 0));
   h.total_size = String(bodyBytes);
-  h.computed_body_hash = s.computedBodyHash;
+  h.computed_body_hash = headerValue(s.computedBodyHash);
   return h;
 }
 

@@ -87,6 +87,16 @@ async function trainingTask(
   if (!result.ok && result.reason === "unavailable") {
     throw new UnavailableError(result.what, result.retryAfterS);
   }
+  if (!result.ok && result.reason === "duplicate") {
+    // The validator's own task: its id and place, so it can poll TaskStatus instead of sending again.
+    return {
+      accepted: false,
+      task_id: result.taskId,
+      queue_position: result.position > 0 ? result.position : null,
+      reason: "duplicate",
+      message: result.message,
+    };
+  }
   if (!result.ok) return refuse(result.reason, result.message);
   return {
     accepted: true,

@@ -23,6 +23,7 @@ import {
   type Msg,
   status,
 } from "./chain_state.ts";
+import { onClockHead, onClockRead } from "./chain_clock.ts";
 import { onSynced, requestSync, startSync } from "./chain_sync.ts";
 import { lookup } from "./metagraph.ts";
 import { detectFeatures, metagraphPlan, missingRuntimeItems } from "./runtime_types.ts";
@@ -61,7 +62,9 @@ async function handle(state: ChainState, msg: Msg): Promise<void> {
     case "disconnected":
       return onDisconnected(state, msg.api);
     case "head":
-      return onHead(state, msg.api, msg.block);
+      return onHead(state, msg);
+    case "clockRead":
+      return onClockRead(state, msg);
     case "registration":
       return await onRegistration(state, msg);
     case "synced":
@@ -102,6 +105,7 @@ function init(deps: ChainDeps, { self, clock }: ActorContext<Msg>): ChainState {
     wanted: wanted.ok ? wanted.params : null,
     axon: wanted.ok ? { state: "pending" } : { state: "disabled", reason: wanted.reason },
     axonBusy: false,
+    clockCheck: { samples: [], lastBlock: null, done: false },
   };
   if (!wanted.ok) state.log.warn("Not serving the axon on chain: {reason}", { reason: wanted.reason });
   connect(state);
@@ -137,6 +141,7 @@ async function onConnected(state: ChainState, api: ApiPromise): Promise<void> {
     throw new ChainError("unsupported_runtime", endpoint, `Cannot use chain ${endpoint}: ${what}`);
   }
   Object.assign(state, { api, attempt: 0, features: detectFeatures(api.runtimeMetadata) });
+  state.clockCheck.lastBlock = null; // the first head of a subscription is the current one, not a fresh one
   state.specVersion = api.runtimeVersion.specVersion.toNumber();
   state.log.info("Connected to {endpoint} (runtime spec {spec}); metagraph via {plan}", {
     endpoint,
@@ -144,7 +149,16 @@ async function onConnected(state: ChainState, api: ApiPromise): Promise<void> {
     plan: metagraphPlan(state.features!).join(", "),
   });
   api.on("disconnected", () => deliver(state, { type: "disconnected", api }));
-  api.rpc.chain.subscribeNewHeads((h) => deliver(state, { type: "head", api, block: h.number.toNumber() }))
+  api.rpc.chain.subscribeNewHeads((h) =>
+    // The arrival time is taken here, not when the mailbox gets to it: the clock check compares it.
+    deliver(state, {
+      type: "head",
+      api,
+      block: h.number.toNumber(),
+      hash: h.hash.toHex(),
+      seenMs: state.clock.now(),
+    })
+  )
     .then(
       (unsub) => state.api === api ? (state.unsubHeads = unsub) : unsub(),
       (e) => state.log.warn("Cannot follow new blocks: {error}", { error: (e as Error).message }),
@@ -204,9 +218,11 @@ async function teardown(state: ChainState): Promise<void> {
   if (api) await closeApi(api);
 }
 
-function onHead(state: ChainState, api: ApiPromise, block: number): void {
+function onHead(state: ChainState, msg: Extract<Msg, { type: "head" }>): void {
+  const { api, block } = msg;
   if (api !== state.api) return;
   state.block = block;
+  onClockHead(state, msg);
   const { axon } = state;
   // A pending entry is one whose read failed: retry it each block.
   if (axon.state === "pending" || (axon.state === "waiting" && block + 1 >= axon.untilBlock)) {

@@ -104,6 +104,11 @@ export async function readRegistration(
   };
 }
 
+/** `Timestamp.Now` at block `hash`: when its author built it (ms since the epoch). */
+export async function readBlockTimestamp(api: ApiPromise, hash: string): Promise<number> {
+  return Number((await api.query.timestamp.now.at(hash)).toString());
+}
+
 /** The stored axon entry (null if never served), `ServingRateLimit(netuid)` and the best block. */
 export async function readAxonState(
   api: ApiPromise,

@@ -10,6 +10,7 @@ import type { ActorRef, Clock } from "../runtime/actor.ts";
 import type { Backoff } from "../runtime/intensity.ts";
 import type { AxonConfig, ServeParams } from "./axon_info.ts";
 import type { ChainSigner, readAxonState, readMetagraph, ServeOutcome } from "./chain_client.ts";
+import type { ClockSample } from "./clock_skew.ts";
 import { type MetagraphSnapshot, validators } from "./metagraph.ts";
 import type { RuntimeFeatures } from "./runtime_types.ts";
 
@@ -32,6 +33,8 @@ export interface ChainDeps {
   requestTimeoutMs?: number;
   /** SDK version advertised in the axon entry (`version_as_int`); default the SDK the axon speaks. */
   sdkVersion?: string;
+  /** Fresh blocks the start-up clock check looks at (actors/chain/clock_skew.ts); default 3. */
+  clockSamples?: number;
 }
 
 export type Meta = Awaited<ReturnType<typeof readMetagraph>>;
@@ -41,7 +44,10 @@ export type Private =
   | { type: "connectFailed"; error: unknown }
   | { type: "reconnect" }
   | { type: "disconnected"; api: ApiPromise }
-  | { type: "head"; api: ApiPromise; block: number }
+  /** A new best head; `seenMs` is the local time its header arrived, for the clock check. */
+  | { type: "head"; api: ApiPromise; block: number; hash: string; seenMs: number }
+  /** A fresh block's `Timestamp.Now` (null when the read failed) for the clock check. */
+  | { type: "clockRead"; api: ApiPromise; block: number; seenMs: number; chainMs: number | null }
   | { type: "registration"; api: ApiPromise; uid: number | null; subnetExists: boolean }
   | { type: "synced"; api: ApiPromise; meta: Meta }
   | { type: "axonRead"; api: ApiPromise; read: AxonRead }
@@ -72,6 +78,15 @@ export interface ChainState {
   wanted: ServeParams | null;
   axon: AxonServeState;
   axonBusy: boolean;
+  clockCheck: ClockCheck;
+}
+
+/** The start-up comparison of the local clock with the chain's (chain_clock.ts). */
+export interface ClockCheck {
+  samples: ClockSample[];
+  /** Highest block seen on this connection; null until its first head, which is not fresh. */
+  lastBlock: number | null;
+  done: boolean;
 }
 
 export const DEFAULT_BACKOFF: Backoff = { minMs: 1_000, maxMs: 30_000, jitter: 0.2 };

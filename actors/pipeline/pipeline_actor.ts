@@ -93,14 +93,14 @@ async function handle(state: State, msg: Msg): Promise<void> {
 }
 
 /**
- * A validator's task: the queue admits it (it owns `miner.max_queue_size`), off this handler so that
- * admits arriving together share the queue's group commit. Without a priority of its own the task
- * ranks by the validator's stake.
+ * A validator's task: the queue admits it (it owns `miner.max_queue_size` and what validators may
+ * ask for), off this handler so that admits arriving together share the queue's group commit. The
+ * record keeps the sender's stake, which ranks validators; the task's own priority only orders that
+ * validator's tasks.
  */
 function accept(state: State, msg: Extract<PipelineMsg, { type: "accept" }>): void {
   const { request, sender, reply } = msg;
-  const priority = request.priority !== 0 ? request.priority : sender.stakeTao;
-  const task = newTask({ ...request, priority }, sender.hotkey, state.clock.now());
+  const task = newTask(request, sender.hotkey, state.clock.now(), sender.stakeTao);
   const told = (answer: Answer<AdmitResult>) => state.self.offer({ type: "admitted", task, answer, reply });
   try {
     admit(running(state.deps.queue(), "queue actor"), task).then(
@@ -124,19 +124,23 @@ function admitted(state: State, { task, answer, reply }: Extract<Private, { type
   if (!admittedTask.ok) return reply(admittedTask);
   const { position, duplicate } = admittedTask;
   if (duplicate) {
+    // Nothing new is done: the validator learns where its earlier task is, as the protocol promises.
+    const stored = admittedTask.task.state;
     log.info("Task {taskId} sent again by {validator}: already {state}", {
       taskId,
       validator: task.validator_hotkey,
-      state: admittedTask.task.state,
+      state: stored,
     });
-  } else {
-    log.info("Task {taskId} accepted from {validator} at position {position}", {
-      taskId,
-      validator: task.validator_hotkey,
-      position,
-    });
-    start(state, { kind: "prepareDataset", taskId });
+    const where = position > 0 ? ` at queue position ${position}` : "";
+    const message = `Task "${taskId}" was already sent by this validator: it is "${stored}"${where}`;
+    return reply({ ok: false, reason: "duplicate", message, taskId, state: stored, position });
   }
+  log.info("Task {taskId} accepted from {validator} at position {position}", {
+    taskId,
+    validator: task.validator_hotkey,
+    position,
+  });
+  start(state, { kind: "prepareDataset", taskId });
   reply({ ok: true, taskId, position });
 }
 
@@ -251,12 +255,13 @@ async function uploaded(state: State, a: Extract<StepAnswer, { kind: "upload" }>
     log.info("Task {taskId} uploaded to {url}", { taskId, url: a.reply.url });
     return start(state, { kind: "deliverResult", taskId, result: resultOf(a.reply, a.task) });
   }
-  const reason = `upload ${a.reply.reason}: ${a.reply.message}`;
+  // The record's reason reaches the validator: the code only. The message may name local files.
+  const reason = `Upload failed (${a.reply.reason})`;
   const failed = await state.deps.store.updateTask(
     taskId,
     (t) => TERMINAL_STATES.has(t.state) ? t : transition(t, { type: "fail", reason }, state.clock.now()),
   );
-  log.error("Task {taskId} failed: {reason}", { taskId, reason: failed.reason });
+  log.error("Task {taskId} failed: {reason}: {message}", { taskId, reason, message: a.reply.message });
   settled(state, failed);
 }
 

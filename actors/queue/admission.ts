@@ -7,16 +7,20 @@
  * does not know to be new, a full queue, a passed deadline) takes the slow path: flush, read, decide.
  * A task that fails before it is queued (its dataset refused) frees its slot in the store, the one
  * truth: a full queue re-reads its waiting records before refusing, and a restart recounts from KV.
- * No message has to keep the count in step.
+ * No message has to keep the count in step. What is refused and why is refusal.ts. An id is the
+ * sending validator's: sent again by it, admit answers the stored record (`duplicate`); sent by
+ * another validator, it is refused (`id_taken`) and tells nothing of the task that holds it.
  */
 import { getLogger } from "@logtape/logtape";
 import type { CreateResult, Stamped } from "../../core/store.ts";
 import { type Task, type TaskState, transition } from "../../core/task.ts";
 import type { AdmitResult, EnqueueResult, Reply } from "../protocol.ts";
-import { needOf, unplaceable } from "./placement.ts";
 import { compareEntries, entryOf, insertEntry, removeEntry } from "./priority.ts";
+import { admitRefusalOf, admittedCount, enqueueRefusalOf, type Refusal } from "./refusal.ts";
 import { dispatch } from "./runs.ts";
 import type { QueueState } from "./state.ts";
+
+export { admittedCount };
 
 const log = getLogger(["satori", "queue"]);
 
@@ -26,8 +30,6 @@ export const PRE_QUEUE: ReadonlySet<TaskState> = new Set([
   "dataset_submitted",
   "dataset_validated",
 ]);
-
-type Refusal = { ok: false; reason: "queue_full" | "deadline" | "unplaceable"; message: string };
 
 export async function onAdmit(state: QueueState, task: Task, reply: Reply<AdmitResult>): Promise<void> {
   if (!admitNow(state, task, reply)) {
@@ -44,11 +46,6 @@ export async function onEnqueue(state: QueueState, task: Task, reply: Reply<Enqu
     await dispatch(state);
   }
   await flushWhenIdle(state);
-}
-
-/** Accepted tasks not yet training, against `miner.max_queue_size`. */
-export function admittedCount(state: QueueState): number {
-  return state.queued.length + state.waiting.size;
 }
 
 /** 1-based place of `id` among the admitted tasks not yet training, in dispatch order; 0 if not there. */
@@ -85,23 +82,9 @@ function pending(state: QueueState, id: string): boolean {
   return state.batch.some((p) => (p.kind === "create" ? p.task.request.id : p.update.id) === id);
 }
 
-/** Why `task` cannot be accepted now, judged from memory; `counts`: it does not hold a slot yet. */
-function refusalOf(state: QueueState, task: Task, verb: string, counts: boolean): Refusal | null {
-  const { devices, maxQueueSize } = state.deps;
-  const refuse = (reason: Refusal["reason"], why: string): Refusal => ({
-    ok: false,
-    reason,
-    message: `Cannot ${verb} task "${task.request.id}": ${why}`,
-  });
-  const now = state.clock.now();
-  const deadline = task.request.deadline_ms;
-  if (deadline !== null && deadline <= now) {
-    return refuse("deadline", `its deadline passed ${Math.ceil((now - deadline) / 1000)} s ago`);
-  }
-  const why = unplaceable(needOf(task), devices);
-  if (why) return refuse("unplaceable", why);
-  const n = admittedCount(state);
-  return counts && n >= maxQueueSize ? refuse("queue_full", `queue is full (${n} of ${maxQueueSize})`) : null;
+/** A refusal that a re-read of the waiting records may lift (a task failed elsewhere frees its slot). */
+function recountable(refusal: Refusal | null): boolean {
+  return refusal?.reason === "queue_full" || refusal?.reason === "validator_quota";
 }
 
 /** The fast path of admit; false when it needs the slow one. */
@@ -110,8 +93,8 @@ function admitNow(state: QueueState, task: Task, reply: Reply<AdmitResult>): boo
   if (state.waiting.has(id) || state.records.has(id) || state.running.has(id) || pending(state, id)) {
     return false;
   }
-  const refusal = refusalOf(state, task, "accept", true);
-  if (refusal?.reason === "queue_full" && state.waiting.size > 0) return false;
+  const refusal = admitRefusalOf(state, task);
+  if (recountable(refusal) && state.waiting.size > 0) return false;
   if (refusal) return reply(refusal), true;
   state.waiting.set(id, entryOf(task));
   state.batch.push({
@@ -129,22 +112,31 @@ function admitNow(state: QueueState, task: Task, reply: Reply<AdmitResult>): boo
 async function admitSlow(state: QueueState, task: Task): Promise<AdmitResult> {
   const id = task.request.id;
   const [record] = await state.deps.store.getTasks([id]);
-  if (record) return duplicateOf(state, record.task);
-  let refusal = refusalOf(state, task, "accept", true);
-  if (refusal?.reason === "queue_full") {
+  if (record) return duplicateOf(state, record.task, task);
+  let refusal = admitRefusalOf(state, task);
+  if (recountable(refusal)) {
     await refreshWaiting(state);
-    refusal = refusalOf(state, task, "accept", true);
+    refusal = admitRefusalOf(state, task);
   }
   if (refusal) return refusal;
   const created = await state.deps.store.createTask(task);
-  if (!created.ok) return duplicateOf(state, created.task);
+  if (!created.ok) return duplicateOf(state, created.task, task);
   state.waiting.set(id, entryOf(task));
   return { ok: true, task, duplicate: false, position: positionOf(state, id) };
 }
 
-function duplicateOf(state: QueueState, stored: Task): AdmitResult {
+/** `stored` holds the id `sent` asks for: the same validator's task again, or another's. */
+function duplicateOf(state: QueueState, stored: Task, sent: Task): AdmitResult {
   const id = stored.request.id;
-  if (PRE_QUEUE.has(stored.state) && !state.waiting.has(id)) state.waiting.set(id, entryOf(stored));
+  if (PRE_QUEUE.has(stored.state)) {
+    if (!state.waiting.has(id)) state.waiting.set(id, entryOf(stored));
+  } else if (stored.state !== "queued") state.waiting.delete(id); // it moved on (failed elsewhere)
+  if (stored.validator_hotkey !== sent.validator_hotkey) {
+    // Said the same way whatever the other task is: its state, sender and content stay private.
+    const message =
+      `Cannot accept task "${id}": this id is already taken on this miner; send it under another id`;
+    return { ok: false, reason: "id_taken", message };
+  }
   return { ok: true, task: stored, duplicate: true, position: positionOf(state, id) };
 }
 
@@ -169,7 +161,7 @@ function enqueueNow(state: QueueState, given: Task, reply: Reply<EnqueueResult>)
   if (given.state !== "dataset_validated") return false;
   if (state.records.has(id) || state.running.has(id) || pending(state, id)) return false;
   const admitted = state.waiting.get(id);
-  const refusal = refusalOf(state, given, "enqueue", !admitted);
+  const refusal = enqueueRefusalOf(state, given, !admitted);
   if (refusal?.reason === "deadline" || (refusal?.reason === "queue_full" && state.waiting.size > 0)) {
     return false;
   }
@@ -224,10 +216,10 @@ async function enqueueSlow(state: QueueState, given: Task): Promise<EnqueueResul
   }
   const now = state.clock.now();
   const admitted = state.waiting.has(id);
-  let refusal = refusalOf(state, task, "enqueue", !admitted);
+  let refusal = enqueueRefusalOf(state, task, !admitted);
   if (refusal?.reason === "queue_full") {
     await refreshWaiting(state);
-    refusal = refusalOf(state, task, "enqueue", !state.waiting.has(id));
+    refusal = enqueueRefusalOf(state, task, !state.waiting.has(id));
   }
   if (refusal?.reason === "deadline") {
     const failed = transition(task, { type: "fail", reason: "deadline" }, now);

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { TrainingSpec } from "../../core/training.ts";
 import { discoverDevices } from "../gpu/devices.ts";
 import { CPU_DEVICE } from "../../core/device.ts";
-import { estimateVramMb, paramsBillionOf, place, unplaceable } from "./placement.ts";
+import { estimateRunS, estimateVramMb, paramsBillionOf, place, unplaceable } from "./placement.ts";
+import { textTask } from "../../tests/fixtures.ts";
 
 const fixture = (name: string) => Deno.readTextFileSync(new URL(`../gpu/testdata/${name}`, import.meta.url));
 
@@ -89,4 +90,24 @@ Deno.test("place() honours CUDA_VISIBLE_DEVICES subsets and the cpu fallback", a
     /needs 1 device with about 50000 MiB/,
   );
   assert.deepEqual(place({ gpus: 1, vramMb: 1e9 }, [CPU_DEVICE]), [CPU_DEVICE]);
+});
+
+Deno.test("estimateRunS() is steps × tokens × FLOPs per token over the device's peak, none without max_steps", () => {
+  const cuda = {
+    kind: "cuda",
+    index: 0,
+    uuid: "GPU-0",
+    name: "H100",
+    memoryTotalMb: 81_559,
+    memoryUsedMb: 0,
+    utilization: 0,
+  } as const;
+  const task = (hp: Record<string, unknown>, gpus = 1) =>
+    textTask("t", 1, { gpus, training: { base_model: "org/Model-7B", hyperparameters: hp } });
+  // 1000 steps × 2 × 1024 tokens × 4 × 7e9 FLOPs ÷ 1e15 FLOP/s
+  assert.equal(estimateRunS(task({ max_steps: 1_000, batch_size: 2 }), [cuda]), 57.344);
+  assert.equal(estimateRunS(task({ max_steps: 1_000, batch_size: 2 }, 2), [cuda, cuda]), 28.672);
+  assert.equal(estimateRunS(task({ max_steps: 1_000, batch_size: 2 }), [CPU_DEVICE]), 28_672);
+  assert.ok(estimateRunS(task({ max_steps: 10, gradient_checkpointing: true }), [cuda])! > 0.28);
+  assert.equal(estimateRunS(task({ max_steps: null, epochs: 3 }), [cuda]), null);
 });

@@ -1,13 +1,18 @@
 /**
- * The in-memory mirror of the KV queue index: entries sorted exactly like the index keys
- * (priority descending, then arrival, then id), so what the queue dispatches next is what a
- * restart would reload first. Pure; the actor owns the array.
+ * The in-memory mirror of the KV queue index: entries sorted exactly like the index keys (the
+ * validator's stake descending, then the task's own priority descending, then arrival, then id), so
+ * what the queue dispatches next is what a restart would reload first. Stake ranks validators; a
+ * task's `priority` is the validator's say and orders only among tasks of equal stake, i.e. its own,
+ * so no priority a validator sends can jump a validator with more stake. Pure; the actor owns the array.
  */
 import type { Task } from "../../core/task.ts";
 import { type Need, needOf } from "./placement.ts";
 
 export type Entry = {
   id: string;
+  /** The sender's hotkey and its stake when the task arrived (fairness.ts counts by them). */
+  validator: string;
+  stake: number;
   priority: number;
   receivedMs: number;
   deadlineMs: number | null;
@@ -17,6 +22,8 @@ export type Entry = {
 export function entryOf(task: Task): Entry {
   return {
     id: task.request.id,
+    validator: task.validator_hotkey,
+    stake: task.validator_stake_tao,
     priority: task.request.priority,
     receivedMs: task.received_ms,
     deadlineMs: task.request.deadline_ms,
@@ -26,7 +33,8 @@ export function entryOf(task: Task): Entry {
 
 /** Negative when `a` goes first. */
 export function compareEntries(a: Entry, b: Entry): number {
-  if (a.priority !== b.priority) return b.priority - a.priority;
+  if (a.stake !== b.stake) return b.stake > a.stake ? 1 : -1;
+  if (a.priority !== b.priority) return b.priority > a.priority ? 1 : -1;
   if (a.receivedMs !== b.receivedMs) return a.receivedMs - b.receivedMs;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

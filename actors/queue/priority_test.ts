@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Store } from "../../core/store.ts";
-import { transition } from "../../core/task.ts";
-import { textTask } from "../../tests/fixtures.ts";
+import { newTask, transition } from "../../core/task.ts";
+import { textRequest } from "../../tests/fixtures.ts";
 import { compareEntries, type Entry, entryOf, expiredIds, insertEntry, removeEntry } from "./priority.ts";
 
 const entry = (
@@ -10,8 +10,11 @@ const entry = (
   priority: number,
   receivedMs: number,
   deadlineMs: number | null = null,
+  stake = 0,
 ): Entry => ({
   id,
+  validator: `v-${stake}`,
+  stake,
   priority,
   receivedMs,
   deadlineMs,
@@ -30,18 +33,30 @@ Deno.test("insertEntry() keeps priority descending, then arrival, then id", () =
   assert.equal(removeEntry(list, "a"), undefined);
 });
 
+Deno.test("insertEntry() ranks validators by stake and a task's own priority only within equal stake", () => {
+  const list: Entry[] = [];
+  const rich = entry("rich-early", 0, 1, null, 5_000);
+  const poor = entry("poor-urgent", 1e308, 2, null, 10);
+  for (const e of [poor, rich, entry("rich-urgent", 7, 3, null, 5_000)]) insertEntry(list, e);
+  assert.deepEqual(list.map((e) => e.id), ["rich-urgent", "rich-early", "poor-urgent"]);
+});
+
 Deno.test("compareEntries() orders queued tasks exactly like the store's queue index", async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.uniqueArray(fc.record({ p: fc.integer({ min: -3, max: 3 }), at: fc.integer({ min: 1, max: 5 }) }), {
-        minLength: 1,
-        maxLength: 12,
-      }),
+      fc.uniqueArray(
+        fc.record({
+          p: fc.constantFrom(-1e308, -3, 0, 2, 1e308),
+          s: fc.constantFrom(0, 10, 5_000.5),
+          at: fc.integer({ min: 1, max: 5 }),
+        }),
+        { minLength: 1, maxLength: 12 },
+      ),
       async (rows) => {
         await using store = await Store.open();
         const list: Entry[] = [];
         for (const [i, r] of rows.entries()) {
-          const t = textTask(`t${i}`, r.at, { priority: r.p });
+          const t = newTask(textRequest(`t${i}`, { priority: r.p }), `v${r.s}`, r.at, r.s);
           const queued = ["submitDataset", "datasetValidated", "enqueue"].reduce(
             (acc, type) => transition(acc, { type } as never, r.at),
             t,

@@ -5,7 +5,8 @@
  * and reconcile with the GpuActors. A task that
  * was `training` keeps running if a live GpuActor still runs it (the queue restarted alone);
  * otherwise (the process died) it goes back to the queue via `requeue` and resumes from its last
- * checkpoint. So nothing is lost and nothing runs twice at once.
+ * checkpoint, its attempt given back: the miner's crash is not the trainer's failure (outcome.ts
+ * `interrupted`). So nothing is lost and nothing runs twice at once.
  */
 import { getLogger } from "@logtape/logtape";
 import type { Stamped } from "../../core/store.ts";
@@ -18,6 +19,8 @@ import { type Entry, entryOf } from "./priority.ts";
 import { compareEntries } from "./priority.ts";
 import type { QueueState } from "./runs.ts";
 import { PRE_QUEUE } from "./admission.ts";
+import { interrupted } from "./outcome.ts";
+import { DEFAULT_MAX_INTERRUPTIONS } from "./state.ts";
 
 const log = getLogger(["satori", "queue"]);
 
@@ -88,17 +91,22 @@ export async function recover(state: QueueState): Promise<GpuReport[]> {
       for (const d of on.devices) state.busy.set(deviceKey(d), id);
       continue;
     }
+    const max = state.deps.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS;
     const [record] = await store.updateTasks([{
       id,
-      change: (t) => transition(t, { type: "requeue" }, now),
+      change: (t) => (t.state === "training" ? interrupted(t, max, now) : null),
     }]);
+    const { task } = record;
+    if (task.state === "failed") {
+      log.error("Task {taskId} failed: {reason}", { taskId: id, reason: task.reason });
+      continue;
+    }
+    if (task.state !== "queued") continue;
     state.records.set(id, record);
-    queued.push(entryOf(record.task));
+    queued.push(entryOf(task));
     log.info(
-      "Task {taskId} was training when the miner stopped: back in the queue, it resumes from its checkpoint",
-      {
-        taskId: id,
-      },
+      "Task {taskId} was training when the miner stopped (interruption {n} of at most {max}): back in the queue, it resumes from its checkpoint without using an attempt",
+      { taskId: id, n: task.interruptions, max },
     );
   }
   state.queued = queued.sort(compareEntries);

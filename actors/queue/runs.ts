@@ -184,7 +184,7 @@ export async function finishRun(state: QueueState, taskId: string, outcome: Trai
     case "trained":
       return await trained(state, task, next.done);
     case "retry":
-      log.warn("Task {taskId}: {reason}; retrying from its checkpoint", { taskId, reason: next.reason });
+      log.warn("Task {taskId}: {reason}; retrying from its checkpoint", { taskId, reason: next.log });
       return await requeue(state, taskId, (t) => transition(t, { type: "requeue" }, now));
     case "requeue":
       return await requeue(state, taskId, (t) => ({
@@ -192,7 +192,8 @@ export async function finishRun(state: QueueState, taskId: string, outcome: Trai
         attempts: t.attempts - 1,
       }));
     case "fail":
-      log.error("Task {taskId} failed: {reason}", { taskId, reason: next.reason });
+      // The whole story for the operator; the record (what validators see) gets the fixed phrase.
+      log.error("Task {taskId} failed: {reason}", { taskId, reason: next.log });
       await store.updateTask(taskId, (t) => transition(t, { type: "fail", reason: next.reason }, now));
   }
 }

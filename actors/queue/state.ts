@@ -9,10 +9,14 @@ import type { Device } from "../../core/device.ts";
 import type { DoneEvent } from "../../core/training.ts";
 import type { GpuMsg, GpuReport, GpuReporter } from "../protocol.ts";
 import type { ActorRef, Clock } from "../runtime/actor.ts";
+import type { AdmissionPolicy } from "./policy.ts";
 import type { Entry } from "./priority.ts";
 import type { ProgressEvent } from "./progress.ts";
 
 export type Trained = { task: Task; done: DoneEvent; outDir: string };
+
+/** As config's `miner.max_interruptions` default, for callers (tests, benchmarks) that pass none. */
+export const DEFAULT_MAX_INTERRUPTIONS = 20;
 
 export type QueueDeps = {
   store: Store;
@@ -23,7 +27,14 @@ export type QueueDeps = {
   /** `miner.max_queue_size`, `miner.max_attempts`, `miner.data_dir`. */
   maxQueueSize: number;
   maxAttempts: number;
+  /** `miner.max_interruptions`: miner crashes one training may live through. Default 20. */
+  maxInterruptions?: number;
   dataDir: string;
+  /**
+   * What validators may ask for (base models, caps, their shares of the queue, the time limit),
+   * checked on admit. The miner passes `admissionPolicyOf(cfg)`; absent, the config's defaults.
+   */
+  policy?: AdmissionPolicy;
   /** Where a task's validated dataset lies; default `<dataDir>/datasets/<task-id>`. */
   datasetDir?: (task: Task) => string;
   /** The validated manifest whose hashes the GPU worker rechecks before training; none by default. */

@@ -1,8 +1,9 @@
 /**
  * The dataset half of the TaskCenterActor: fetch + manifest → PUT to the task center → poll the
- * validation with backoff until `validation_timeout_s`. Validated moves the task on
- * (`datasetValidated`); rejected fails it with the validator's reason; the deadline fails it with
- * "validation_timeout". A refused dataset (DatasetError) fails at once; other fetch errors retry.
+ * validation every `poll_interval_s` (backing off only after errors) until `validation_timeout_s`.
+ * Validated moves the task on (`datasetValidated`); rejected fails it with the validator's reason; the deadline fails it with
+ * "validation_timeout". A refused dataset (DatasetError) fails at once with its code; a passing
+ * failure (unreachable host, other errors) is tried again first.
  */
 import { type Task, TERMINAL_STATES, transition } from "../../core/task.ts";
 import type { PrepareDatasetResult } from "../protocol.ts";
@@ -15,6 +16,7 @@ import {
   errorText,
   failTask,
   log,
+  pollDelayMs,
   type Private,
   schedule,
   type TaskCenterState,
@@ -73,11 +75,13 @@ export async function onPrepared(
   if (!job) return;
   if (!msg.outcome.ok) {
     const { error } = msg.outcome;
-    if (error instanceof DatasetError || ++job.attempt >= FETCH_ATTEMPTS) {
+    const refused = error instanceof DatasetError && !error.retryable;
+    if (refused || ++job.attempt >= FETCH_ATTEMPTS) {
       state.jobs.delete(msg.taskId);
-      const reason = error instanceof DatasetError
-        ? error.message
-        : `dataset_fetch_failed: ${errorText(error)}`;
+      // The validator reads a fixed code (DatasetError.reason); status codes, addresses, hashes and
+      // local paths stay in this log line. Not a DatasetError: our own failure (disk), no detail out.
+      log.warn("The dataset of {taskId} failed: {error}", { taskId: msg.taskId, error: errorText(error) });
+      const reason = error instanceof DatasetError ? error.reason : "dataset_fetch_failed";
       await failTask(state, msg.taskId, reason, "datasetFailed");
       return;
     }
@@ -127,19 +131,19 @@ export async function onDatasetAnswered(
   if (!job) return;
   const { res } = msg;
   if (!res.ok) {
-    if (retryable(res)) return await wait(state, job, res.kind === "http" ? res.retryAfterMs : null);
+    if (retryable(res)) return await retry(state, job, res.kind === "http" ? res.retryAfterMs : null);
     state.jobs.delete(job.taskId);
     await failTask(state, job.taskId, failureReason(res), "datasetFailed");
     return;
   }
+  job.attempt = 0; // an answer: the task center is healthy, the next error backs off from the start
   if (job.phase === "submitting") {
     await move(state, job.taskId, "received", "submitDataset");
     job.phase = "polling";
-    job.attempt = 0;
   }
   const status = res.value;
   if (status.status === "pending") {
-    return await wait(state, job, status.retry_after_s === null ? null : status.retry_after_s * 1000);
+    return await poll(state, job, status.retry_after_s === null ? null : status.retry_after_s * 1000);
   }
   state.jobs.delete(job.taskId);
   if (status.status === "rejected") {
@@ -163,12 +167,21 @@ function move(
   );
 }
 
-async function wait(state: TaskCenterState, job: DatasetJob, hintMs: number | null): Promise<void> {
+/** Still pending: ask again after the poll interval (or the server's longer hint). */
+function poll(state: TaskCenterState, job: DatasetJob, hintMs: number | null): Promise<void> {
+  return waitOrTimeout(state, job, pollDelayMs(state, hintMs));
+}
+
+/** No usable answer (network, 429, 5xx): back off, doubling per failure, Retry-After honoured. */
+function retry(state: TaskCenterState, job: DatasetJob, retryAfterMs: number | null): Promise<void> {
+  const minMs = state.deps.taskCenter.poll_interval_s * 1000;
+  return waitOrTimeout(state, job, delayMs(state, job.attempt++, minMs, retryAfterMs));
+}
+
+async function waitOrTimeout(state: TaskCenterState, job: DatasetJob, delay: number): Promise<void> {
   const now = state.clock.now();
   if (job.deadlineMs !== null && now >= job.deadlineMs) return await timeout(state, job);
-  const minMs = state.deps.taskCenter.poll_interval_s * 1000;
-  let ms = delayMs(state, job.attempt++, minMs, hintMs);
-  if (job.deadlineMs !== null) ms = Math.min(ms, job.deadlineMs - now);
+  const ms = job.deadlineMs === null ? delay : Math.min(delay, job.deadlineMs - now);
   job.timer = schedule(state, ms, { type: "datasetDue", taskId: job.taskId });
 }
 

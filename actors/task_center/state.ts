@@ -5,7 +5,7 @@
  * handler; it reports back as a private message so the mailbox stays responsive.
  */
 import { getLogger } from "@logtape/logtape";
-import type { FileConfig } from "../../core/config.ts";
+import type { DatasetConfig, FileConfig } from "../../core/config.ts";
 import type { Store } from "../../core/store.ts";
 import { type Task, TERMINAL_STATES, transition } from "../../core/task.ts";
 import type { TaskReport } from "../protocol.ts";
@@ -27,6 +27,8 @@ export interface TaskCenterDeps {
   /** Where HF datasets are downloaded from (config huggingface.hub_url). */
   hubUrl: string;
   hfToken?: string | null;
+  /** Config `dataset`: the miner's caps on a download and its allow-list; missing keys take defaults. */
+  dataset?: Partial<DatasetConfig>;
   fetch?: typeof fetch;
   clock?: Clock;
   /** [0, 1); tests pass `() => 0.5` for backoff without jitter. */
@@ -42,7 +44,7 @@ export interface DatasetJob {
   taskId: string;
   phase: DatasetPhase;
   manifest: DatasetManifest | null;
-  /** Consecutive waits in this phase, for the backoff. */
+  /** Consecutive failed calls (or fetches) in this phase, for the backoff; an answer resets it. */
   attempt: number;
   /** Unix ms after which a still-pending validation fails the task; null until submitted. */
   deadlineMs: number | null;
@@ -98,6 +100,23 @@ export function delayMs(
   const backoff: Backoff = { minMs, maxMs, jitter: 0.2 };
   const base = backoffDelay(attempt, backoff, state.deps.random ?? Math.random);
   return Math.min(maxMs, Math.max(base, hintMs ?? 0));
+}
+
+/** Spread of a poll's wait either way, so miners started together do not poll in lockstep. */
+const POLL_JITTER = 0.1;
+
+/**
+ * The wait before asking again after a good answer (still pending): `poll_interval_s` ±10 %, or the
+ * server's hint if longer. It does not grow: the config says how often to ask, and only errors back
+ * off (`delayMs`). Bounded like a backoff by `retry_max_delay_s`, whatever the hint says.
+ */
+export function pollDelayMs(state: TaskCenterState, hintMs: number | null): number {
+  const { poll_interval_s, retry_max_delay_s } = state.deps.taskCenter;
+  const intervalMs = poll_interval_s * 1000;
+  const maxMs = Math.max(intervalMs, retry_max_delay_s * 1000);
+  const random = state.deps.random ?? Math.random;
+  const jittered = intervalMs * (1 + POLL_JITTER * (2 * random() - 1));
+  return Math.round(Math.min(maxMs, Math.max(jittered, hintMs ?? 0)));
 }
 
 /** Applies `fail` unless the task already ended; reports and returns the stored record. */

@@ -35,8 +35,10 @@ class TrainingTask(bt.Synapse):
     `gpus`. It is bound to the signature (`required_hash_fields`).
 
     Returned: `accepted`; when true, `task_id` (poll it with TaskStatus) and `queue_position`
-    (0 = next to run); when false, `reason` (a code: "invalid_task", "queue_full", "duplicate", ...)
-    and `message` (human text naming the field at fault). `task` comes back as it was sent.
+    (0 = next to run); when false, `reason` (a code: "invalid_task", "duplicate", "id_taken",
+    "model_not_allowed", "over_limit", "too_long", "validator_quota", "queue_full", ...; see the
+    README) and `message` (human text naming the field at fault). A `duplicate` also carries
+    `task_id` and `queue_position` of the task sent before. `task` comes back as it was sent.
     """
 
     required_hash_fields: ClassVar[tuple[str, ...]] = ("task",)

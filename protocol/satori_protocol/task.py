@@ -252,7 +252,8 @@ class _Request(_Model):
         description="Your id for the task; TaskStatus asks by it.",
     )
     priority: float = Field(
-        default=0, description="Higher runs first; ties by arrival."
+        default=0,
+        description="Orders your own tasks (higher first, ties by arrival); validators rank by stake.",
     )
     deadline_ms: PositiveInt | None = Field(
         default=None, description="Unix ms after which the task must not be trained."

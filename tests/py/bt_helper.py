@@ -5,6 +5,9 @@ Reads a JSON list of operations on stdin and prints a JSON list of results on st
 bittensor 10.x and bittensor-wallet (see tests/requirements-bt.txt). Operations:
 
   {"op": "make_wallet", "root", "name", "hotkey", "hotkey_mnemonic"?, "coldkey_password"?, "hotkey_password"?}
+  {"op": "password_env", "root", "name", "hotkey", "password"}
+      -> {"name", "value", "sdk_hotkey_ss58"}: the BT_PW_... variable the SDK reads for that hotkey file,
+         as its Keyfile.save_password_to_env writes it, and the hotkey the SDK itself decrypts with it
   {"op": "sign", "mnemonic", "message"}            -> {"signature": "0x..."}
   {"op": "verify", "ss58", "message", "signature"} -> {"valid": bool}
   {"op": "request", "mnemonic", "axon": {"ip", "port", "hotkey"}, "timeout", "synapse",
@@ -66,6 +69,21 @@ def make_wallet(op: dict) -> dict:
         "hotkey_mnemonic": mnemonic,
         "hotkey_path": wallet.hotkey_file.path,
     }
+
+
+def password_env(op: dict) -> dict:
+    keyfile = Wallet(name=op["name"], hotkey=op["hotkey"], path=op["root"]).hotkey_file
+    name = keyfile.env_var_name()
+    # The Rust side sets the variable in the process env, which os.environ does not see: copy it over
+    # so the SDK's own get_keypair() (which reads it through std::env) proves it decrypts the file.
+    value = keyfile.save_password_to_env(op["password"])
+    os.environ[name] = value
+    try:
+        ss58 = keyfile.get_keypair().ss58_address
+    finally:
+        del os.environ[name]
+        keyfile.remove_password_from_env()
+    return {"name": name, "value": value, "sdk_hotkey_ss58": ss58}
 
 
 def sign(op: dict) -> dict:
@@ -145,6 +163,7 @@ def request(op: dict) -> dict:
 
 OPS = {
     "make_wallet": make_wallet,
+    "password_env": password_env,
     "sign": sign,
     "verify": verify,
     "request": request,

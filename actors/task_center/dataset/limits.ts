@@ -25,11 +25,42 @@ export const DEFAULT_LIMITS: UnpackLimits = {
   maxPathLength: 1024,
 };
 
-/** Thrown for any dataset we refuse; the message names the entry and is the task's failure reason. */
+/**
+ * The reasons a validator may read when its dataset fails: a fixed set, so no status code of an
+ * internal service, hash of fetched bytes or local path reaches it. The detail goes to our log.
+ */
+export const DATASET_FAILURES = [
+  "dataset_unreachable",
+  "dataset_too_large",
+  "dataset_timeout",
+  "dataset_forbidden_address",
+  "dataset_hash_mismatch",
+  "dataset_invalid",
+] as const;
+export type DatasetFailure = (typeof DATASET_FAILURES)[number];
+
+export interface DatasetErrorOptions extends ErrorOptions {
+  /** Set by the fetcher: the validator reads only this code. Unset: an archive check, see `reason`. */
+  code?: DatasetFailure;
+  /** A failure that may pass (connection refused, 5xx): the fetch is tried again before giving up. */
+  retryable?: boolean;
+}
+
+/** Thrown for any dataset we refuse; the message is the full detail, for our log. */
 export class DatasetError extends Error {
   override name = "DatasetError";
-  constructor(message: string, readonly entry: string | null = null, options?: ErrorOptions) {
+  readonly code: DatasetFailure;
+  readonly retryable: boolean;
+  /**
+   * What the validator reads. Archive checks (no `code`) describe only the bytes the validator
+   * sent, such as the entry name that tried to escape, so their message goes back with the code.
+   */
+  readonly reason: string;
+  constructor(message: string, readonly entry: string | null = null, options: DatasetErrorOptions = {}) {
     super(message, options);
+    this.code = options.code ?? "dataset_invalid";
+    this.retryable = options.retryable ?? false;
+    this.reason = options.code ? options.code : `dataset_invalid: ${message}`;
   }
 }
 
