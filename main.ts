@@ -9,6 +9,7 @@ import { formatEffectiveConfig, type MinerConfig } from "./core/config.ts";
 import { setupLogging } from "./core/logging.ts";
 import { runMiner } from "./actors/tree.ts";
 import { minerStatus } from "./core/status.ts";
+import { doctor } from "./actors/doctor/doctor_cli.ts";
 
 const LOCAL_RUN = new URL("./local/local_run.ts", import.meta.url);
 type RunLocal = (
@@ -24,21 +25,32 @@ Commands:
   start          Run the miner (axon on axon.ip:axon.port, training on every visible GPU)
   local          Run the miner on embedded defaults against a local network and train a tiny task
   check-config   Validate the config and print the effective values (secrets masked)
-  status         Show whether a miner runs on this data dir and its tasks by state
+  status         Show the running miner's tasks (progress, ETA, loss), GPUs and queue, from its status
+                 server; when no miner runs, the tasks the store holds
+  doctor         Check what mining needs (wallet, chain, axon, clock, task center, HF token and models,
+                 trainer venv and GPUs, disk): one line each, ✓ or ✗ with its fix; exit 0 when all pass
 
 Options:
   -c, --config PATH  Config file (default: $MINER_CONFIG, miner/config.yml, config.yml, or embedded defaults)
       --image        With local: send an image LoRA task too
+      --json         With status: print JSON (the status server's view, or the store's counts)
   -h, --help         Show this help
 
 Environment: MINER_CONFIG, HF_TOKEN / HUGGINGFACE_TOKEN, CUDA_VISIBLE_DEVICES, BT_WALLET_PATH
 `;
 
 /** Start-up failures that name what to fix; anything else is a bug and keeps its stack. */
-const OPERATOR_ERRORS = new Set(["WalletError", "AlreadyExists", "ConfigError", "ChainError"]);
+const OPERATOR_ERRORS = new Set([
+  "WalletError",
+  "AlreadyExists",
+  "ConfigError",
+  "ChainError",
+  "PreflightError",
+  "StoreVersionError",
+]);
 
 /** Graceful stop must finish within this; a second signal or the deadline forces exit. */
-const STOP_DEADLINE_MS = 60_000;
+export const STOP_DEADLINE_MS = 60_000;
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -49,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: "string", short: "c" },
         image: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -73,8 +86,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "status":
-      console.log(await minerStatus(await loadConfigOrExit(env, parsed.values.config)));
+      console.log(
+        await minerStatus(await loadConfigOrExit(env, parsed.values.config), { json: parsed.values.json }),
+      );
       return 0;
+    case "doctor":
+      return await doctor(env, parsed.values.config);
     case "start":
       return await withLogging(
         await loadConfigOrExit(env, parsed.values.config),
@@ -93,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function withLogging(cfg: MinerConfig, run: (cfg: MinerConfig) => Promise<number>): Promise<number> {
-  const secrets = [cfg.huggingface.token].filter((s): s is string => !!s);
+  const secrets = [cfg.huggingface.token, cfg.status.token].filter((s): s is string => !!s);
   await using _logging = await setupLogging(cfg.logging, secrets);
   return await run(cfg);
 }

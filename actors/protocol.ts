@@ -9,6 +9,7 @@ import { type ActorRef, ask, type Reply } from "./runtime/actor.ts";
 import type { Task, TaskRequest, TaskResult, TaskState } from "../core/task.ts";
 import type { DoneEvent, TrainerEvent, TrainerOutcome, TrainingSpec } from "../core/training.ts";
 import type { Device } from "../core/device.ts";
+import type { ModelCacheSnapshot } from "../core/model_cache.ts";
 import { RETRY_AFTER_S, UnavailableError } from "../core/errors.ts";
 export type { Reply };
 
@@ -122,9 +123,12 @@ export type EnqueueResult =
     message: string;
   };
 
-/** `was`: where the task was when cancelled; a running task is failed now and its trainer stopped. */
+/**
+ * `was`: where the task was when cancelled; a running task is failed now and its trainer stopped. A
+ * `dataset_validated` task (`validated`, on its way into the queue) is the queue's to fail as well.
+ */
 export type CancelResult =
-  | { ok: true; task: Task; was: "queued" | "running" }
+  | { ok: true; task: Task; was: "queued" | "running" | "validated" }
   | { ok: false; reason: "not_found" | "not_queued"; message: string };
 
 export type QueueSnapshot = {
@@ -161,7 +165,7 @@ export function enqueue(queue: ActorRef<QueueMsg>, task: Task, timeoutMs = 10_00
   return ask(queue, (reply) => ({ type: "enqueue", task, reply }), { timeoutMs });
 }
 
-/** Fails a queued or running task with reason "cancelled"; a running trainer is stopped. */
+/** Fails a dataset_validated, queued or running task with reason "cancelled"; a running trainer is stopped. */
 export function cancelTask(queue: ActorRef<QueueMsg>, taskId: string): Promise<CancelResult> {
   return ask(queue, (reply) => ({ type: "cancel", taskId, reply }), { timeoutMs: 10_000 });
 }
@@ -275,9 +279,19 @@ export type DeliverResultReply =
   | { ok: true; task: Task }
   | { ok: false; reason: "not_found" | "invalid_state" | "quality_failed"; message: string };
 
+/**
+ * `ok`: the task was `received` or `dataset_submitted`; it is failed ("cancelled") and its dataset job
+ * dropped. `moved`: it is past the task center's part (validated or later, or ended); `state` says where.
+ */
+export type CancelDatasetResult =
+  | { ok: true; task: Task }
+  | { ok: false; reason: "not_found"; message: string }
+  | { ok: false; reason: "moved"; message: string; state: TaskState };
+
 export type TaskCenterMsg =
   | { type: "prepareDataset"; taskId: string; reply: Reply<PrepareDatasetResult> }
-  | { type: "deliverResult"; taskId: string; result: TaskResult; reply: Reply<DeliverResultReply> };
+  | { type: "deliverResult"; taskId: string; result: TaskResult; reply: Reply<DeliverResultReply> }
+  | { type: "cancelDataset"; taskId: string; reply: Reply<CancelDatasetResult> };
 
 /**
  * Starts fetching, checking and submitting a `received` task's dataset; replies once the job is
@@ -289,6 +303,15 @@ export function prepareDataset(
   timeoutMs = 10_000,
 ): Promise<PrepareDatasetResult> {
   return ask(taskCenter, (reply) => ({ type: "prepareDataset", taskId, reply }), { timeoutMs });
+}
+
+/** Fails a task still waiting for its dataset with reason "cancelled" and stops its dataset job. */
+export function cancelDataset(
+  taskCenter: ActorRef<TaskCenterMsg>,
+  taskId: string,
+  timeoutMs = 10_000,
+): Promise<CancelDatasetResult> {
+  return ask(taskCenter, (reply) => ({ type: "cancelDataset", taskId, reply }), { timeoutMs });
 }
 
 /**
@@ -335,8 +358,19 @@ export type AcceptResult =
   | { ok: false; reason: "duplicate"; message: string; taskId: string; state: TaskState; position: number }
   | { ok: false; reason: "unavailable"; message: string; what: string; retryAfterS: number };
 
+/**
+ * A validator's cancel of its task. `ok`: the task is failed with reason "cancelled" (`task` is the
+ * record after it). `not_cancellable`: it already ended, or is past training (its result is being
+ * uploaded or delivered). `unavailable`: the actor that holds the task is restarting (503).
+ */
+export type WithdrawResult =
+  | { ok: true; task: Task }
+  | { ok: false; reason: "not_found" | "not_cancellable"; message: string; state: TaskState | null }
+  | { ok: false; reason: "unavailable"; message: string; what: string; retryAfterS: number };
+
 export type PipelineMsg =
   | { type: "accept"; request: TaskRequest; sender: Sender; reply: Reply<AcceptResult> }
+  | { type: "withdraw"; taskId: string; reply: Reply<WithdrawResult> }
   | { type: "report"; report: TaskReport };
 
 /** Takes a validator's task onto the pipeline: admitted by the queue, then its dataset goes out. */
@@ -347,6 +381,15 @@ export function acceptTask(
   timeoutMs = 15_000,
 ): Promise<AcceptResult> {
   return ask(pipeline, (reply) => ({ type: "accept", request, sender, reply }), { timeoutMs });
+}
+
+/** Cancels a task in any state before its upload: the actor holding it fails it and stops its work. */
+export function withdrawTask(
+  pipeline: ActorRef<PipelineMsg>,
+  taskId: string,
+  timeoutMs = 15_000,
+): Promise<WithdrawResult> {
+  return ask(pipeline, (reply) => ({ type: "withdraw", taskId, reply }), { timeoutMs });
 }
 
 /** Tells the pipeline a step landed; false when the report could not be delivered. */
@@ -380,4 +423,28 @@ export type AxonMsg = { type: "stats"; reply: Reply<AxonStats> };
 /** Counters and sizes, and the address actually bound. */
 export function axonStats(axon: ActorRef<AxonMsg>): Promise<AxonStats> {
   return ask(axon, (reply) => ({ type: "stats", reply }));
+}
+
+// ── CacheMsg (actors/cache/cache_actor.ts) ─────────────────────────────────────────────────────
+
+export type { ModelCacheSnapshot };
+
+export type CacheMsg = { type: "snapshot"; reply: Reply<ModelCacheSnapshot> };
+
+/** The base-model cache now: each model's state, bytes and download rate, and the disk budget. */
+export function cacheSnapshot(cache: ActorRef<CacheMsg>): Promise<ModelCacheSnapshot> {
+  return ask(cache, (reply) => ({ type: "snapshot", reply }));
+}
+
+// ── StatusMsg (actors/status/status_actor.ts) ──────────────────────────────────────────────────
+
+/** Where the status server listens (port 0 resolved) and the URL to open. */
+export type StatusAddress = { hostname: string; port: number; url: string };
+
+/** `null` while the port is taken (the actor retries the bind). */
+export type StatusMsg = { type: "address"; reply: Reply<StatusAddress | null> };
+
+/** The status server's bound address, or null while it cannot bind. */
+export function statusAddress(status: ActorRef<StatusMsg>): Promise<StatusAddress | null> {
+  return ask(status, (reply) => ({ type: "address", reply }));
 }

@@ -6,18 +6,29 @@
 import { getLogger } from "@logtape/logtape";
 import type { MinerConfig } from "../core/config.ts";
 import { type Device, deviceKey } from "../core/device.ts";
-import { manifestPath, storePath } from "../core/paths.ts";
+import type { ModelCacheSnapshot } from "../core/model_cache.ts";
+import { manifestPath, modelUsePath, storePath } from "../core/paths.ts";
 import { Store } from "../core/store.ts";
 import { claimPidFile } from "../core/status.ts";
 import type { Task } from "../core/task.ts";
 import { loadWallet, passwordEnvName, type Wallet } from "../core/wallet.ts";
 import { axonOptions, type CapacitySnapshot, startAxonActor } from "./axon/axon_actor.ts";
+import { startCacheActor } from "./cache/cache_actor.ts";
 import { startChainActor } from "./chain/chain_actor.ts";
+import { configuredModels } from "./doctor/probes.ts";
+import { preflightOrThrow } from "./doctor/doctor.ts";
 import { discoverDevices } from "./gpu/devices.ts";
 import { startGpuActor } from "./gpu/gpu_actor.ts";
 import { startPipelineActor } from "./pipeline/pipeline_actor.ts";
+import { SYNAPSES } from "./axon/synapses.ts";
+import { startStatusActor } from "./status/status_actor.ts";
+import { statusDepsOf } from "./status/sources.ts";
+import { tallyStore } from "./status/tally.ts";
+import { Telemetry } from "./status/telemetry.ts";
 import {
+  type AcceptResult,
   acceptTask,
+  type AxonMsg,
   type ChainMsg,
   type GpuMsg,
   lookupHotkey,
@@ -28,7 +39,9 @@ import {
   running,
   type TaskCenterMsg,
   type UploadMsg,
+  withdrawTask,
 } from "./protocol.ts";
+import { downloadEstimateS } from "./queue/placement.ts";
 import { admissionPolicyOf } from "./queue/policy.ts";
 import { startQueueActor } from "./queue/queue_actor.ts";
 import type { ActorRef } from "./runtime/actor.ts";
@@ -42,7 +55,14 @@ const log = getLogger(["satori", "tree"]);
 const TRAINER_ROOT = new URL("..", import.meta.url).pathname;
 const GPU_GRACE_MS = 30_000;
 
-export type MinerParts = { cfg: MinerConfig; store: Store; wallet: Wallet; devices: Device[] };
+/** `telemetry`: what the hooks feed and the status server reads; `store` reports its writes to it. */
+export type MinerParts = {
+  cfg: MinerConfig;
+  store: Store;
+  wallet: Wallet;
+  devices: Device[];
+  telemetry: Telemetry;
+};
 
 export type RunOptions = {
   stopRequested: Promise<unknown>;
@@ -58,7 +78,10 @@ export type RunOptions = {
 /** Runs the miner until `stopRequested` resolves (exit 0) or a supervisor gives up (exit 1). */
 export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<number> {
   await using _pid = await claimPidFile(cfg);
-  await using store = await Store.open(storePath(cfg.miner.data_dir));
+  await using opened = await Store.open(storePath(cfg.miner.data_dir));
+  const telemetry = new Telemetry({ synapses: Object.keys(SYNAPSES) });
+  // Tasks by state are counted from each write as it lands: the status server never scans the store.
+  const store = await tallyStore(opened, telemetry.tasks);
   const { wallet, warnings } = await loadWallet({
     root: cfg.wallet.path,
     name: cfg.wallet.name,
@@ -70,6 +93,7 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
   });
   // Trainers inherit this process's environment and have no use for the hotkey's password.
   Deno.env.delete(passwordEnvName(wallet.path));
+  await preflightOrThrow(cfg); // doctor's free checks: the port, the trainer's Python, writable folders
   for (const w of warnings) log.warn(w);
   const { devices, note } = await discoverDevices(
     cfg.runtime.visibleDevices?.join(","),
@@ -82,7 +106,7 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
     devices: devices.map((d) => d.name).join(", "),
   });
 
-  const parts: MinerParts = { cfg, store, wallet, devices };
+  const parts: MinerParts = { cfg, store, wallet, devices, telemetry };
   let sup: Supervisor;
   try {
     sup = await startSupervisor(minerSpec(parts, () => sup, opts));
@@ -134,8 +158,11 @@ export function minerSpec(
   sup: () => Supervisor,
   opts: Pick<RunOptions, "trainerEnv" | "onSettled"> = {},
 ) {
-  const { cfg, store, wallet, devices } = parts;
-  const trainerEnv = opts.trainerEnv ?? {};
+  const { cfg, store, wallet, devices, telemetry } = parts;
+  // Every trainer reads base models from the one cache the CacheActor fills.
+  const trainerEnv = { HF_HUB_CACHE: cfg.training.cache_dir, ...opts.trainerEnv };
+  // The CacheActor's latest snapshot: one writer, read by the queue's admission for download times.
+  let models: ModelCacheSnapshot["models"] = [];
   const child = <M>(id: string) => () => sup()?.child<ActorRef<M>>(id);
   const chain = child<ChainMsg>("chain");
   const pipeline = child<PipelineMsg>("pipeline");
@@ -154,7 +181,26 @@ export function minerSpec(
         env: trainerEnv,
       }),
   }));
+  const restarts = () => ({ ...sup()?.restarts().byChild, ...gpus?.restarts().byChild });
+  const refused = (r: AcceptResult) => {
+    if (!r.ok) telemetry.onRefusal(r.reason);
+    return r;
+  };
   const children: ChildSpec[] = [
+    // First up, last down: the operator sees the miner start and stop.
+    ...(cfg.status.enabled
+      ? [{
+        id: "status",
+        shutdownMs: 3_000,
+        start: () =>
+          startStatusActor(statusDepsOf(cfg, { hotkey: wallet.hotkey.ss58, devices, telemetry }, {
+            queue: child<QueueMsg>("queue"),
+            chain,
+            axon: child<AxonMsg>("axon"),
+            restarts,
+          })),
+      }]
+      : []),
     { id: "chain", shutdownMs: 5_000, start: () => startChainActor({ config: cfg, signer: wallet }) },
     {
       id: "queue",
@@ -165,11 +211,15 @@ export function minerSpec(
           gpu: (d) => gpus?.child<ActorRef<GpuMsg>>(`gpu:${deviceKey(d)}`),
           maxQueueSize: cfg.miner.max_queue_size,
           maxAttempts: cfg.miner.max_attempts,
-          policy: admissionPolicyOf(cfg),
+          policy: {
+            ...admissionPolicyOf(cfg),
+            downloadS: (m) => downloadEstimateS(m, models.find((c) => c.model === m)),
+          },
           maxInterruptions: cfg.miner.max_interruptions,
           dataDir: cfg.miner.data_dir,
           manifestFile: (t) => manifestPath(cfg.miner.data_dir, t.request.id),
           onTrained: ({ task }) => void reportTo(pipeline(), { kind: "trained", task }),
+          onReport: telemetry.onGpuReport,
         }),
     },
     {
@@ -186,7 +236,29 @@ export function minerSpec(
           children: gpuChildren,
         }),
     },
-    { id: "upload", shutdownMs: 30_000, start: () => startUploadActor(uploadDepsFrom(cfg)) },
+    {
+      id: "cache",
+      shutdownMs: 10_000,
+      start: () =>
+        startCacheActor({
+          python: cfg.training.python,
+          trainerRoot: TRAINER_ROOT,
+          cacheDir: cfg.training.cache_dir,
+          hubUrl: cfg.huggingface.hub_url,
+          token: cfg.huggingface.token ?? undefined,
+          env: { ...Deno.env.toObject(), ...opts.trainerEnv },
+          budgetBytes: cfg.training.cache_max_gb * 1e9,
+          models: configuredModels(cfg),
+          store,
+          usageFile: modelUsePath(cfg.miner.data_dir),
+          publish: (snap) => (models = snap.models),
+        }),
+    },
+    {
+      id: "upload",
+      shutdownMs: 30_000,
+      start: () => startUploadActor({ ...uploadDepsFrom(cfg), onRetry: telemetry.onUploadRetry }),
+    },
     {
       id: "taskCenter",
       shutdownMs: 5_000,
@@ -200,6 +272,7 @@ export function minerSpec(
           hfToken: cfg.huggingface.token ?? undefined,
           dataset: cfg.dataset,
           report: (r) => void reportTo(pipeline(), r),
+          onRetry: telemetry.onTaskCenterRetry,
         }),
     },
     {
@@ -225,8 +298,10 @@ export function minerSpec(
               wallet,
               lookup: (hotkey: string) => lookupHotkey(running(chain(), "chain actor"), hotkey),
               acceptTask: (request, sender) =>
-                acceptTask(running(pipeline(), "task pipeline"), request, sender),
+                acceptTask(running(pipeline(), "task pipeline"), request, sender).then(refused),
+              cancelTask: (id: string) => withdrawTask(running(pipeline(), "task pipeline"), id),
               taskStatus: (id: string) => store.getTask(id),
+              onReply: telemetry.onAxonReply,
               capacity: () =>
                 capacity(
                   running(child<QueueMsg>("queue")(), "queue actor"),

@@ -7,19 +7,34 @@
  *
  *   deno run -A bench/axon.ts [concurrency=16] [requests=3000]
  */
-import { type AxonTarget, createDendrite, type PreparedRequest } from "../local/dendrite.ts";
+import { type AxonTarget, createDendrite } from "../local/dendrite.ts";
 import { startAxonActor } from "../actors/axon/axon_actor.ts";
 import { axonStats } from "../actors/protocol.ts";
 import {
   FakeMiner,
   MINER_PHRASE,
+  taskJson,
   VALIDATOR_FACTS,
   VALIDATOR_PHRASE,
   walletFrom,
 } from "../tests/axon_fixtures.ts";
+import { newTask, TaskRequest } from "../core/task.ts";
 import { serverReady, startSdkAxon } from "../tests/axon_sdk_processes.ts";
 
-type Result = { name: string; rps: number; p50: number; p99: number; errors: number; requests: number };
+export type Result = {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+};
+
+/** A request ready to send; `method` defaults to POST (the synapses). */
+export type Ready = { url: string; headers: Record<string, string>; body?: string; method?: string };
+
+/** Tasks t-0 … t-(BENCH_TASKS-1) of the bench validator, so status reads find one (TaskStatus, GET /v1/tasks). */
+export const BENCH_TASKS = 4_096;
 
 /** Starts our axon in this process and waits for stdin to close (the bench runs it as a child). */
 async function serveOurs(): Promise<void> {
@@ -27,6 +42,12 @@ async function serveOurs(): Promise<void> {
   const validator = await walletFrom(VALIDATOR_PHRASE);
   const miner = new FakeMiner();
   miner.facts.set(validator.hotkey.ss58, VALIDATOR_FACTS);
+  for (let i = 0; i < BENCH_TASKS; i++) {
+    miner.tasks.set(
+      `t-${i}`,
+      newTask(TaskRequest.parse(taskJson(`t-${i}`)), validator.hotkey.ss58, Date.now()),
+    );
+  }
   const axon = startAxonActor(
     {
       ip: "127.0.0.1",
@@ -39,7 +60,7 @@ async function serveOurs(): Promise<void> {
       wallet,
       lookup: (h) => miner.lookup(h),
       acceptTask: (r, v) => miner.acceptTask(r, v),
-      taskStatus: () => null,
+      taskStatus: (id) => miner.taskStatus(id),
       capacity: () => miner.capacity(),
     },
   );
@@ -48,7 +69,7 @@ async function serveOurs(): Promise<void> {
   await axon.stop();
 }
 
-async function startOurs(): Promise<{ port: number } & AsyncDisposable> {
+export async function startOurs(): Promise<{ port: number } & AsyncDisposable> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, "--serve"],
     stdin: "piped",
@@ -63,25 +84,29 @@ async function startOurs(): Promise<{ port: number } & AsyncDisposable> {
 }
 
 /** `perWorker` signed TaskStatus requests for each of `concurrency` dendrites, nonces increasing. */
-async function signRequests(target: AxonTarget, concurrency: number, perWorker: number) {
+export async function signRequests(target: AxonTarget, concurrency: number, perWorker: number) {
   const wallet = await walletFrom(VALIDATOR_PHRASE);
   return Array.from({ length: concurrency }, () => {
     const d = createDendrite({ wallet });
     return Array.from(
       { length: perWorker },
-      (_, i) => d.prepare(target, "TaskStatus", { task_id: `t-${i}` }),
+      (_, i) => d.prepare(target, "TaskStatus", { task_id: `t-${i % BENCH_TASKS}` }),
     );
   });
 }
 
-async function load(name: string, batches: PreparedRequest[][]): Promise<Result> {
+export async function load(name: string, batches: Ready[][]): Promise<Result> {
   const latencies: number[] = [];
   let errors = 0;
   const t0 = performance.now();
   await Promise.all(batches.map(async (batch) => {
     for (const req of batch) {
       const start = performance.now();
-      const res = await fetch(req.url, { method: "POST", headers: req.headers, body: req.body });
+      const res = await fetch(req.url, {
+        method: req.method ?? "POST",
+        headers: req.headers,
+        body: req.body,
+      });
       await res.arrayBuffer();
       latencies.push(performance.now() - start);
       if (res.status !== 200) errors++;

@@ -3,7 +3,9 @@
  * in the same run (never absolute thresholds; timings on shared machines only compare side by side).
  */
 import { benchAxon } from "./axon.ts";
+import { benchAxonBtauth } from "./axon_btauth.ts";
 import { benchQueue } from "./queue.ts";
+import { benchStatus } from "./status.ts";
 
 type Bench = { name: string; run: () => Promise<void> };
 
@@ -21,6 +23,14 @@ const benches: Bench[] = [
   },
   { name: "queue (enqueue → trainer started latency, enqueue+dispatch throughput)", run: () => benchQueue() },
   { name: "axon (signed requests: ours vs the bittensor SDK's Axon)", run: () => benchAxon() },
+  {
+    name: "axon btauth/1 (task API vs our synapse route vs FastAPI + bittensor 11's http_auth.verify)",
+    run: () => benchAxonBtauth(),
+  },
+  {
+    name: "status server (axon with the status server on, scraped each second, vs off; /metrics render time)",
+    run: () => benchStatus(),
+  },
 ];
 
 const only = Deno.args[0];

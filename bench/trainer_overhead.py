@@ -26,7 +26,7 @@ import torch
 from trainer import data
 from trainer.cancel import Cancel
 from trainer.config import parse_spec
-from trainer.text import TextSession
+from trainer.text import TextSession, to_device
 from trainer.tiny import build_tiny_llama
 
 WARMUP = 3
@@ -101,10 +101,9 @@ def bare(model: Path, dataset: Path, out: Path, steps: int) -> list[float]:
     times = []
     last = time.perf_counter()
     for step in range(steps):
-        batch = data.collate(
-            [s.train_samples[i] for i in order[step % len(order)]], s.pad_id
-        )
-        batch = {k: v.to(s.device) for k, v in batch.items()}
+        batch = to_device(
+            s.collate([s.train_samples[i] for i in order[step % len(order)]]), s.device
+        )  # the same batch layout as ours (padding-free by default)
         loss = m(**batch).loss
         loss.backward()
         opt.step()

@@ -56,6 +56,9 @@ const share = (what: string) => z.number({ error: what }).gt(0, { error: what })
 // `as never` because the generic shape hides from TypeScript that `{}` is valid input.
 const section = <S extends z.core.$ZodLooseShape>(shape: S) => z.strictObject(shape).prefault({} as never);
 
+/** A status token is a password on the network: short ones fall to guessing. */
+export const MIN_STATUS_TOKEN = 16;
+
 export const LogLevel = oneOf(["debug", "info", "warning", "error"]);
 export type LogLevel = z.output<typeof LogLevel>;
 
@@ -112,6 +115,9 @@ export const ConfigSchema = z.strictObject({
     image: section({ base_model: modelId("black-forest-labs/FLUX.1-dev") }),
     text: section({ base_model: modelId("Qwen/Qwen2.5-7B-Instruct") }),
     python: text().default(".venv/bin/python"),
+    /** The base-model cache every trainer shares (HF cache layout) and its disk budget (actors/cache/). */
+    cache_dir: text().default("data/hf-cache"),
+    cache_max_gb: posNumber().default(200),
     /** Base models validators may name besides the two above; nothing else is trained. */
     allowed_base_models: z.array(allowedModel(), { error: "a list of model ids" }).default([]),
     /** Caps on what a task may ask for, checked when it is accepted (actors/queue/policy.ts). */
@@ -144,6 +150,16 @@ export const ConfigSchema = z.strictObject({
     header_timeout_s: posNumber().default(10),
     body_timeout_s: posNumber().default(30),
     idle_timeout_s: posNumber().default(30),
+  }),
+  /** The status server: dashboard, /metrics, `main.ts status` (actors/status/). */
+  status: section({
+    enabled: bool().default(true),
+    host: ipAddress().default("127.0.0.1"),
+    port: intIn(1, 65535, "an integer from 1 to 65535").default(8002),
+    token: text(`a token of at least ${MIN_STATUS_TOKEN} characters or null`)
+      .min(MIN_STATUS_TOKEN, { error: `a token of at least ${MIN_STATUS_TOKEN} characters or null` })
+      .nullable().default(null),
+    gpu_poll_s: posNumber().default(5),
   }),
 });
 
@@ -200,7 +216,22 @@ export function parseConfig(text: string, file: string | null, env: Env): MinerC
     errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     throw new ConfigErrors(errors);
   }
-  return applyEnv(result.data, file, env);
+  const cfg = applyEnv(result.data, file, env);
+  const insecure = statusTokenProblem(cfg);
+  if (insecure) {
+    const { line, col } = lines.linePos(locate(doc, ["status", "host"]) ?? 0);
+    throw new ConfigErrors([new ConfigError(name, line, col, "status.host", insecure)]);
+  }
+  return cfg;
+}
+
+/** Any host but loopback puts the status page on a network: it needs a token there (file or env). */
+function statusTokenProblem(cfg: MinerConfig): string | null {
+  const { enabled, host, token } = cfg.status;
+  const loopback = host === "localhost" || host === "::1" || /^127\./.test(host);
+  if (!enabled || loopback || token !== null) return null;
+  return `expected a loopback address such as "127.0.0.1" unless status.token (or SATORI_STATUS_TOKEN) ` +
+    `is set, got "${host}"`;
 }
 
 /** Reads the resolved file (or none) and validates it; throws ConfigErrors. */
@@ -227,7 +258,11 @@ export function loadConfigFromEnv(path?: string): Promise<MinerConfig> {
 /** The effective config as YAML, secrets masked, with where it came from as comments. */
 export function formatEffectiveConfig(cfg: MinerConfig): string {
   const { runtime, ...file } = cfg;
-  const masked = { ...file, huggingface: { ...file.huggingface, token: file.huggingface.token && "***" } };
+  const masked = {
+    ...file,
+    huggingface: { ...file.huggingface, token: file.huggingface.token && "***" },
+    status: { ...file.status, token: file.status.token && "***" },
+  };
   const devices = runtime.visibleDevices === null
     ? "unset"
     : JSON.stringify(runtime.visibleDevices.join(","));
@@ -239,8 +274,10 @@ function applyEnv(data: FileConfig, file: string | null, env: Env): MinerConfig 
   const nonEmpty = (v: string | undefined) => (v ? v : undefined);
   const token = nonEmpty(env.HF_TOKEN) ?? nonEmpty(env.HUGGINGFACE_TOKEN) ?? data.huggingface.token;
   const walletPath = expandHome(nonEmpty(env.BT_WALLET_PATH) ?? data.wallet.path, env);
+  const statusToken = nonEmpty(env.SATORI_STATUS_TOKEN) ?? data.status.token;
   return {
     ...data,
+    status: { ...data.status, token: statusToken },
     wallet: {
       ...data.wallet,
       path: walletPath,

@@ -272,3 +272,25 @@ Deno.test("parseConfig() takes Hub ids and whole absolute folders as allowed bas
     ],
   );
 });
+
+Deno.test("parseConfig() keeps the status server on loopback unless a token is set (file or SATORI_STATUS_TOKEN)", () => {
+  const defaults = parseConfig("", null, HOME).status;
+  assert.deepEqual(defaults, { enabled: true, host: "127.0.0.1", port: 8002, token: null, gpu_poll_s: 5 });
+  assert.deepEqual(problems("axon:\n  port: 8001\nstatus:\n  host: 0.0.0.0\n"), [
+    'config.yml:4:3 status.host: expected a loopback address such as "127.0.0.1" unless status.token ' +
+    '(or SATORI_STATUS_TOKEN) is set, got "0.0.0.0"',
+  ]);
+  const token = "a-long-enough-status-token";
+  const env = { ...HOME, SATORI_STATUS_TOKEN: token };
+  const fromEnv = parseConfig("status:\n  host: 0.0.0.0\n", "config.yml", env);
+  assert.equal(fromEnv.status.token, token);
+  const fromFile = parseConfig(`status:\n  host: "::"\n  token: ${token}\n`, "config.yml", HOME);
+  assert.equal(fromFile.status.host, "::");
+  assert.ok(!formatEffectiveConfig(fromFile).includes(token), "the token is masked when printed");
+  const off = parseConfig("status:\n  host: 0.0.0.0\n  enabled: false\n", "config.yml", HOME);
+  assert.equal(off.status.enabled, false);
+  // A short token is refused without echoing it.
+  assert.deepEqual(problems("status:\n  token: hunter2\n"), [
+    "config.yml:2:3 status.token: expected a token of at least 16 characters or null, got a string (hidden)",
+  ]);
+});

@@ -1,6 +1,6 @@
 /**
- * Logging for the whole miner: a human-readable console sink and a size-rotated JSON-lines file,
- * both behind the same two redaction layers. Field redaction blanks properties whose *name* says
+ * Logging for the whole miner: a human-readable console sink, a size-rotated JSON-lines file and the
+ * status page's ring of recent warnings, all behind the same two redaction layers. Field redaction blanks properties whose *name* says
  * secret; pattern redaction rewrites the final formatted text, so a secret that slipped into a
  * message, a property under an innocent name, or an error's message, stack or cause is caught too.
  * Actors log through `actorLogger(name)`, which tags each record with `actor` (and `taskId` via `.with`).
@@ -116,16 +116,48 @@ export async function setupLogging(
     // Unbuffered: the lines before a crash or SIGKILL are the ones worth having.
     bufferSize: 0,
   });
+  const recentSink = recentLinesSink(redactByPattern(lineFormatter, patterns));
   await configure({
     reset: true,
-    sinks: { console: guard(consoleSink), file: guard(errorsAsText(fileSink)) },
+    sinks: { console: guard(consoleSink), file: guard(errorsAsText(fileSink)), recent: guard(recentSink) },
     loggers: [
-      { category: [ROOT_CATEGORY], lowestLevel: cfg.level, sinks: ["console", "file"] },
+      { category: [ROOT_CATEGORY], lowestLevel: cfg.level, sinks: ["console", "file", "recent"] },
       // logtape reports its own sink failures here; keep them visible but quiet.
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["console"] },
     ],
   });
   return { [Symbol.asyncDispose]: () => reset() };
+}
+
+/** A log line as the status page shows it: redacted like every sink, at warning and above. */
+export type RecentLogLine = { timeMs: number; level: string; category: string; message: string };
+
+/** Lines kept for the status page: the process's latest warnings and errors, oldest first. */
+export const RECENT_LINES_MAX = 50;
+const recentLines: RecentLogLine[] = [];
+
+/** The latest lines at warning and above since logging was set up in this process (bounded). */
+export function recentLogLines(): readonly RecentLogLine[] {
+  return recentLines;
+}
+
+// The message and its properties as text, without time and level (the page shows those itself).
+const lineFormatter: TextFormatter = getTextFormatter({
+  value: "bare",
+  format: (v) => `${v.message}${renderProperties(v.record)}`,
+});
+
+function recentLinesSink(format: TextFormatter): Sink {
+  return (record) => {
+    if (record.level !== "warning" && record.level !== "error" && record.level !== "fatal") return;
+    recentLines.push({
+      timeMs: record.timestamp,
+      level: record.level,
+      category: record.category.slice(1).join(".") || record.category.join("."),
+      message: format(record).trimEnd().slice(0, 2_000),
+    });
+    if (recentLines.length > RECENT_LINES_MAX) recentLines.splice(0, recentLines.length - RECENT_LINES_MAX);
+  };
 }
 
 /** A logger for one actor: category `satori.<actor>`, every record tagged with `actor`. */

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "./config.ts";
-import { actorLogger, type ConsoleLike, REDACTED, redactText, setupLogging } from "./logging.ts";
+import {
+  actorLogger,
+  type ConsoleLike,
+  RECENT_LINES_MAX,
+  recentLogLines,
+  REDACTED,
+  redactText,
+  setupLogging,
+} from "./logging.ts";
 import type { LoggingConfig } from "./config.ts";
 
 const HF_TOKEN = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345";
@@ -116,4 +124,30 @@ Deno.test("redactText() scrubs exact secrets and secret shapes but leaves ordina
   assert.ok(out.endsWith("task t-1 is queued (3 of 100)"));
   assert.equal(redactText("x my-own-secret-value y", ["my-own-secret-value"]), `x ${REDACTED} y`);
   assert.equal(redactText("short abc stays", ["abc"]), "short abc stays");
+});
+
+Deno.test("recentLogLines() keeps the latest warnings and errors for the status page, redacted like the sinks", async () => {
+  const marker = crypto.randomUUID();
+  await withLogging({}, [ODD_SECRET], () => {
+    const log = actorLogger("status-test");
+    log.info(`info ${marker} stays out`);
+    log.warn(`warn ${marker} with ${HF_TOKEN} and ${ODD_SECRET}`, { password: "hunter22-very-secret" });
+    log.error(`error ${marker} with ${MNEMONIC}`);
+    for (let i = 0; i < RECENT_LINES_MAX + 5; i++) log.warning(`filler ${marker} ${i}`);
+  });
+  const lines = recentLogLines();
+  assert.equal(lines.length, RECENT_LINES_MAX, "bounded");
+  assert.match(lines.at(-1)!.message, new RegExp(`filler ${marker} ${RECENT_LINES_MAX + 4}$`));
+  const dump = JSON.stringify(lines);
+  assert.doesNotMatch(dump, new RegExp(`info ${marker}`));
+  for (const secret of [HF_TOKEN, ODD_SECRET, MNEMONIC, "hunter22-very-secret"]) {
+    assert.ok(!dump.includes(secret));
+  }
+
+  const log = () => actorLogger("status-test").warn(`warn ${marker} ${HF_TOKEN} ${ODD_SECRET}`);
+  await withLogging({}, [ODD_SECRET], log);
+  const last = recentLogLines().at(-1)!;
+  assert.equal(last.level, "warning");
+  assert.equal(last.category, "status-test");
+  assert.equal(last.message, `warn ${marker} hf_${REDACTED} ${REDACTED}`);
 });

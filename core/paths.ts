@@ -6,6 +6,7 @@
  * ```
  * <data_dir>/miner.pid                      the running miner's pid (status, a second start)
  * <data_dir>/state/miner.kv                 Deno KV: tasks, queue index, outbox
+ * <data_dir>/state/model_use.json           when each cached base model was last trained on (LRU order)
  * <data_dir>/datasets/<task-id>/            the dataset as validated
  * <data_dir>/datasets/<task-id>.manifest.json   its manifest (beside it: the trainer reads every file inside)
  * <data_dir>/datasets/.staging/<task-id>/  a download in progress (discarded after a crash)
@@ -20,6 +21,10 @@ export function pidFilePath(dataDir: string): string {
 
 export function storePath(dataDir: string): string {
   return `${dataDir}/state/miner.kv`;
+}
+
+export function modelUsePath(dataDir: string): string {
+  return `${dataDir}/state/model_use.json`;
 }
 
 export function datasetDir(dataDir: string, taskId: string): string {

@@ -1,13 +1,14 @@
 /**
  * Durable state in Deno KV (SQLite on disk): task records, the priority index of queued tasks,
- * and the outbox of results still to deliver. Keys carry a schema version so a future layout can
- * migrate instead of misreading. Every write is one `kv.atomic()` with versionstamp checks, so a
+ * and the outbox of results still to deliver. The store records its schema version (store_schema.ts):
+ * an older one is migrated in place when opened, a newer one (a newer miner wrote it) is refused. Every write is one `kv.atomic()` with versionstamp checks, so a
  * task record and its queue index never disagree, even across a crash mid-write. The batch calls
  * (`createTasks`, `updateTasks`) put up to 100 records in one atomic op (group commit): one disk
  * sync for many tasks, each still checked against the version it was read at.
  */
 import { z } from "zod";
 import { Task } from "./task.ts";
+import { migrateStore } from "./store_schema.ts";
 
 const V = "v1";
 const taskKey = (id: string): Deno.KvKey => [V, "task", id];
@@ -21,8 +22,6 @@ const queueKey = (t: Task): Deno.KvKey => [
   t.received_ms,
   t.request.id,
 ];
-/** Index keys before stake ranked validators: [V, "queue", -priority, received_ms, id]. */
-const OLD_QUEUE_KEY_LENGTH = 5;
 const outboxKey = (taskId: string, kind: string): Deno.KvKey => [V, "outbox", taskId, kind];
 
 /** Optimistic writes retry this often before a conflict is treated as a bug. */
@@ -60,21 +59,14 @@ export class Store implements AsyncDisposable {
       const dir = path.slice(0, path.lastIndexOf("/"));
       if (dir) await Deno.mkdir(dir, { recursive: true });
     }
-    const store = new Store(await Deno.openKv(path ?? ":memory:"), path);
-    await store.#migrateQueueIndex();
-    return store;
-  }
-
-  /** Rewrites index keys of the old layout (no stake) in the current one, each with its record's check. */
-  async #migrateQueueIndex(): Promise<void> {
-    for await (const entry of this.kv.list<string>({ prefix: [V, "queue"] })) {
-      if (entry.key.length !== OLD_QUEUE_KEY_LENGTH) continue;
-      const record = await this.kv.get(taskKey(entry.value));
-      const op = this.kv.atomic().check(record).delete(entry.key);
-      const task = record.value === null ? null : parseTask(entry.value, record.value);
-      if (task?.state === "queued") op.set(queueKey(task), entry.value);
-      await op.commit(); // on a conflict (another process wrote the record) the next open retries
+    const kv = await Deno.openKv(path ?? ":memory:");
+    try {
+      await migrateStore(kv, path ?? ":memory:", { taskKey, queueKey, parseTask });
+    } catch (e) {
+      kv.close();
+      throw e;
     }
+    return new Store(kv, path);
   }
 
   async getTask(id: string): Promise<Task | null> {

@@ -13,6 +13,41 @@ const fraction = z.number().min(0).lt(1);
 export const Precision = z.enum(["auto", "fp32", "bf16", "fp16"]);
 export const LrScheduler = z.enum(["constant", "linear", "cosine"]);
 
+/**
+ * How fast a run goes, never what it learns (the checkpoint fingerprint leaves it out). trainer/speed.py and
+ * trainer/modes.py resolve each field for the card the run lands on; the chosen memory mode and why are in
+ * the `started` event. The defaults are the fast choices that cannot change the result beyond rounding.
+ */
+export const Speed = z.strictObject({
+  /**
+   * "auto": the fastest memory mode (quantized base, checkpointing) estimated to fit the card's free memory,
+   * from trainer/modes.json; `quantization` and `gradient_checkpointing` are floors. "as_given": exactly those.
+   * Default auto: a 24 GB card then trains FLUX in fp8 with checkpointing instead of running out of memory.
+   */
+  mode: z.enum(["auto", "as_given"]).default("auto"),
+  /**
+   * torch.compile of the repeated blocks. "auto": on CUDA once the run has `compile_min_steps` (trainer/modes.json)
+   * steps or more, since its warm-up only pays back over a long run; never on the CPU.
+   */
+  compile: z.enum(["auto", "on", "off"]).default("auto"),
+  /** Attention kernels. "auto": flash-attn when it is installed on a CUDA host, else PyTorch SDPA. */
+  attention: z.enum(["auto", "sdpa", "flash"]).default("auto"),
+  /**
+   * Text: a micro-batch's samples run concatenated in one row, each with its own position ids, so attention
+   * never crosses a sample and no compute goes to padding; the loss equals the padded run's. Default true.
+   */
+  padding_free: z.boolean().default(true),
+  /**
+   * Image: run the micro-batches of one accumulation step as one forward pass (several images per GPU) when
+   * the mode table says memory allows; the step's gradient is the same average. Default true.
+   */
+  merge_micro_batches: z.boolean().default(true),
+  /** Fused AdamW kernel on CUDA (one launch for all LoRA tensors). Default true; ignored on the CPU. */
+  fused_optimizer: z.boolean().default(true),
+  /** TF32 tensor cores for the fp32 matmuls (LoRA weights, losses) on CUDA. Default true. */
+  tf32: z.boolean().default(true),
+});
+
 /** Hyperparameters shared by text and image LoRA. Either `max_steps` or `epochs` bounds training. */
 const commonHyperparameters = {
   rank: positiveInt.default(16),
@@ -46,6 +81,7 @@ const commonHyperparameters = {
    * value transformers' Trainer and diffusers' LoRA scripts use; it tames the spikes a high LoRA LR causes.
    */
   max_grad_norm: z.number().nonnegative().default(1),
+  speed: Speed.default(Speed.parse({})),
 };
 
 export const TextHyperparameters = z.strictObject({
@@ -181,6 +217,9 @@ export const TrainerEvent = z.discriminatedUnion("type", [
     train_samples: nonNegativeInt,
     eval_samples: nonNegativeInt,
     trainable_params: nonNegativeInt,
+    /** The memory mode the trainer chose (e.g. "fp8+checkpointing") and why; absent from older trainers. */
+    mode: z.string().optional(),
+    mode_reason: z.string().optional(),
   }),
   event("progress", {
     step: positiveInt,

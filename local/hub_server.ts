@@ -2,9 +2,12 @@
  * A local stand-in for the Hugging Face Hub, speaking the wire protocol `@huggingface/hub` 2.17.5 uses
  * (shared/reference/hf-hub-upload.md): whoami-v2, repos/create|delete, model info, preupload, the LFS
  * batch API with basic and multipart uploads to URLs it serves itself, NDJSON commits, tree, commits and
- * resolve. Storage is tests/hub_server_store.ts (objects on disk). Tests inject faults per route and read
+ * resolve; and what `huggingface_hub` (Python) downloads with: model info at a revision with files
+ * metadata, HEAD and range requests on resolve; token roles and gated repos (hub_server_access.ts).
+ * Storage is local/hub_server_store.ts (objects on disk). Tests inject faults per route and read
  * `requests`, so retries and idempotency are checked against the real client, not a mock of it.
  */
+import { HubAccess } from "./hub_server_access.ts";
 import { type CommitOp, hash, HttpError, type HubCommit, HubStore, type Repo } from "./hub_server_store.ts";
 import {
   type Account,
@@ -41,6 +44,8 @@ export class LocalHub {
   readonly user: string;
   readonly requests: HubRequest[] = [];
   readonly store: HubStore;
+  /** Gated repos and the download throttle. */
+  readonly access = new HubAccess();
   #accounts = new Map<string, Account>();
   #faults = new Map<HubRoute, Fault[]>();
   #limits: { lfs: number; multipart: number; chunk: number };
@@ -49,7 +54,7 @@ export class LocalHub {
     ["GET", /^\/api\/whoami-v2$/, "whoami", (c) => this.#whoami(c)],
     ["POST", /^\/api\/repos\/create$/, "create", (c) => this.#create(c)],
     ["DELETE", /^\/api\/repos\/delete$/, "delete", (c) => this.#delete(c)],
-    ["GET", new RegExp(`^/api/models/${REPO}$`), "info", (c) => this.#info(c)],
+    ["GET", new RegExp(`^/api/models/${REPO}(?:/revision/([^/]+))?$`), "info", (c) => this.#info(c)],
     ["POST", new RegExp(`^/api/models/${REPO}/preupload/([^/]+)$`), "preupload", (c) => this.#preupload(c)],
     ["POST", new RegExp(`^/${REPO}\\.git/info/lfs/objects/batch$`), "batch", (c) => this.#batch(c)],
     ["PUT", /^\/__lfs\/([0-9a-f]{64})$/, "lfsPut", (c) => this.#lfsPut(c)],
@@ -191,9 +196,8 @@ export class LocalHub {
 
   #info(c: Ctx): Response {
     const repo = this.#repo(c, c.m[0]);
-    const head = repo.commits[0];
-    const siblings = [...head.files.keys()].map((rfilename) => ({ rfilename }));
-    return json({ id: repo.id, modelId: repo.id, private: repo.private, sha: head.id, siblings });
+    const head = this.store.revision(repo, c.m[1] ?? "main");
+    return json(this.access.infoBody(repo, head, c.url.searchParams.get("blobs") === "true"));
   }
 
   async #preupload(c: Ctx): Promise<Response> {
@@ -251,6 +255,7 @@ export class LocalHub {
 
   #tree(c: Ctx): Response {
     const repo = this.#repo(c, c.m[0]);
+    this.access.checkFiles(repo.id, c.acct);
     const commit = this.store.revision(repo, c.m[1]);
     const prefix = c.m[2] ? `${c.m[2].replace(/\/$/, "")}/` : "";
     const [recursive, expand] = ["recursive", "expand"].map((k) => c.url.searchParams.get(k) === "true");
@@ -264,10 +269,14 @@ export class LocalHub {
   }
 
   async #resolve(c: Ctx): Promise<Response> {
-    const commit = this.store.revision(this.#repo(c, c.m[0]), c.m[2]);
+    const repo = this.#repo(c, c.m[0]);
+    this.access.checkFiles(repo.id, c.acct);
+    const commit = this.store.revision(repo, c.m[2]);
     const e = commit.files.get(c.m[3]);
     if (!e) throw new HttpError(404, "Entry not found", "EntryNotFound");
-    return fileResponse(c.req, commit, e, await this.store.read(e, c.m[1] === "raw"), c.m[1] === "raw");
+    const raw = c.m[1] === "raw";
+    const bytes = this.access.served(repo.id, c.m[3], await this.store.read(e, raw));
+    return this.access.throttled(fileResponse(c.req, commit, e, bytes, raw));
   }
 }
 

@@ -153,7 +153,12 @@ export function fileResponse(
   const [start, end] = range
     ? [Number(range[1]), Math.min(range[2] ? Number(range[2]) : last, last)]
     : [0, last];
+  if (range && start > last && bytes.length > 0) {
+    return new Response(null, { status: 416, headers: { "Content-Range": `bytes */${bytes.length}` } });
+  }
   if (range) headers["Content-Range"] = `bytes ${start}-${end}/${bytes.length}`;
+  // A HEAD says how long the GET would be: huggingface_hub reads a regular file's size from it.
+  headers["Content-Length"] = String(end - start + 1);
   const body = req.method === "HEAD" ? null : bytes.slice(start, end + 1);
   return new Response(body, { status: range ? 206 : 200, headers });
 }

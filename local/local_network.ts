@@ -112,6 +112,8 @@ export async function startLocalNetwork(
       // The chain refuses loopback addresses in `serve_axon`; a documentation address (TEST-NET-3) shows
       // the announcement without pointing anyone anywhere. Our validator dials 127.0.0.1 directly.
       axon: { enabled: true, ip: "127.0.0.1", port: axonPort, external_ip: "203.0.113.10" },
+      // A port of its own, so a local run never meets a real miner's dashboard on 8002.
+      status: { host: "127.0.0.1", port: freePort() },
     });
     await Deno.writeTextFile(configFile, `# written by the local network for this run\n${text}`);
     // The token reaches the miner the way an operator's does: through HF_TOKEN, not the file.

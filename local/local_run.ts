@@ -50,6 +50,8 @@ export async function runLocal(
   await using net = await startLocalNetwork(runDir, env, { baseModels: tiny.map((t) => t.model) });
   say(`chain ${net.chain.endpoint} · hub ${net.hub.url} · task center ${net.taskCenter.url}`);
   say(`miner hotkey ${net.minerWallet.hotkey.ss58} · validator hotkey ${net.validator.wallet.hotkey.ss58}`);
+  const status = `http://127.0.0.1:${net.config.status.port}`;
+  say(`dashboard ${status}/ · metrics ${status}/metrics`);
   const requests: TaskRequest[] = [];
   for (const [i, kind] of kinds.entries()) {
     const served = await net.files.serve(

@@ -1,14 +1,16 @@
 """Send one training task to a Satori miner and follow it to the end, as a validator would.
 
-Sends a TrainingTask (the task read from --task-json, checked against the typed models first) with
-the bittensor 10.x SDK's Dendrite, signed by your validator hotkey, then polls TaskStatus every
---poll seconds until the task is done, failed or rejected. Prints one line per state change on
-stderr and, at the end, one JSON line on stdout:
+Runs on bittensor 10.x or 11.x, whichever is installed (satori_protocol.MinerClient picks): on 11.x
+it calls the miner's task API signed with `bittensor.http_auth` (btauth/1), on 10.x it sends the
+TrainingTask and TaskStatus synapses with the SDK's Dendrite. Either way it is signed by your
+validator hotkey. It sends the task read from --task-json (checked against the typed models first),
+then polls the task's status every --poll seconds until it is done, failed or rejected. Prints one
+line per state change on stderr and, at the end, one JSON line on stdout:
 
   {"task_id": "...", "state": "done", "progress": 1.0, "result_repo": "org/lora", "reason": null}
 
 Exit code: 0 when the task is done; 1 when it failed, was rejected or refused; 2 on a timeout or a
-transport error (the miner did not answer 200).
+transport or authentication error.
 
   python example_validator.py --axon-ip 1.2.3.4 --axon-port 8091 --axon-hotkey 5F... \\
       --wallet-path ~/.bittensor/wallets --wallet-name validator --wallet-hotkey default \\
@@ -26,13 +28,12 @@ import time
 from typing import Any
 
 import bittensor as bt
-from bittensor.utils import networking
 
 try:
-    from satori_protocol import TASK_REQUEST, TERMINAL_STATES, TaskStatus, TrainingTask
+    from satori_protocol import TASK_REQUEST, MinerClient, SatoriError, TaskInfo
 except ImportError:  # run from a checkout without `pip install ./protocol`
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from satori_protocol import TASK_REQUEST, TERMINAL_STATES, TaskStatus, TrainingTask
+    from satori_protocol import TASK_REQUEST, MinerClient, SatoriError, TaskInfo
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,7 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--poll", type=float, default=2.0, help="seconds between polls")
     p.add_argument(
         "--external-ip",
-        help="your IP as the miner sees it (skips the SDK's lookup over the internet)",
+        help="10.x: your IP as the miner sees it (skips the SDK's lookup over the internet)",
+    )
+    p.add_argument(
+        "--transport",
+        choices=("btauth", "synapse"),
+        help="force the task API (btauth) or the synapses (10.x only); default: by the SDK",
     )
     return p.parse_args(argv)
 
@@ -72,89 +78,56 @@ async def run(args: argparse.Namespace, request: Any) -> int:
     wallet = bt.Wallet(
         name=args.wallet_name, hotkey=args.wallet_hotkey, path=args.wallet_path
     )
-    axon = bt.AxonInfo(
-        version=bt.settings.version_as_int,
-        ip=args.axon_ip,
-        port=args.axon_port,
-        ip_type=4,
+    async with MinerClient(
+        wallet,
+        f"{args.axon_ip}:{args.axon_port}",
         hotkey=args.axon_hotkey,
-        coldkey=args.axon_hotkey,
-    )
-    if args.external_ip:
-        networking.get_external_ip = lambda: args.external_ip
-    dendrite = bt.Dendrite(wallet=wallet)
+        transport=args.transport,
+        external_ip=args.external_ip,
+    ) as miner:
+        log(f"bittensor {bt.__version__}: sending over {miner.transport}")
+        return await follow(miner, request, args)
+
+
+async def follow(miner: MinerClient, request: Any, args: argparse.Namespace) -> int:
+    # 1. Send the task. A refusal (queue full, invalid, duplicate, ...) and a failure both raise.
     try:
-        return await follow(dendrite, axon, request, args)
-    finally:
-        await dendrite.aclose_session()
+        sent = await miner.submit_task(request)
+    except SatoriError as e:
+        log(f"submit_task: {e}")
+        state = "refused" if e.refusal else "error"
+        line = {"task_id": request.id, "state": state, "reason": e.code}
+        return final({**line, "message": e.message}, 1 if e.refusal else 2)
+    log(f"accepted {sent.task_id!r} at queue position {sent.queue_position}")
 
-
-async def follow(
-    dendrite: bt.Dendrite, axon: bt.AxonInfo, request: Any, args: argparse.Namespace
-) -> int:
-    # 1. Send the task. The reply says whether the miner queued it.
-    sent = await dendrite.call(
-        axon, TrainingTask.of(request), timeout=12, deserialize=False
-    )
-    if not sent.is_success:
-        log(
-            f"TrainingTask: HTTP {sent.dendrite.status_code} {sent.dendrite.status_message}"
-        )
-        return final(
-            {
-                "task_id": request.id,
-                "state": "error",
-                "reason": sent.dendrite.status_message,
-            },
-            2,
-        )
-    if not sent.accepted:
-        log(f"TrainingTask refused: {sent.reason}: {sent.message}")
-        return final(
-            {
-                "task_id": request.id,
-                "state": "refused",
-                "reason": sent.reason,
-                "message": sent.message,
-            },
-            1,
-        )
-    task_id = sent.task_id or request.id
-    log(f"accepted {task_id!r} at queue position {sent.queue_position}")
-
-    # 2. Poll TaskStatus until a terminal state (or the deadline).
+    # 2. Poll the task's status until a terminal state (or the deadline).
     deadline = time.monotonic() + args.timeout
-    last: tuple[str | None, float | None] = (None, None)
-    status = TaskStatus(task_id=task_id)
+    last: tuple[str, float | None] | None = None
+    info = TaskInfo(task_id=sent.task_id, state="received")
     while time.monotonic() < deadline:
-        status = await dendrite.call(
-            axon, TaskStatus(task_id=task_id), timeout=12, deserialize=False
-        )
-        if not status.is_success:
-            log(
-                f"TaskStatus: HTTP {status.dendrite.status_code} {status.dendrite.status_message}"
-            )
-        elif (status.state, status.progress) != last:
-            last = (status.state, status.progress)
-            progress = "" if status.progress is None else f" {status.progress:.0%}"
-            log(f"{task_id}: {status.state}{progress}")
-            if status.state in TERMINAL_STATES or status.state == "not_found":
+        try:
+            info = await miner.task_status(sent.task_id)
+        except SatoriError as e:
+            if e.code == "not_found":
+                log(f"{sent.task_id}: not_found")
+                line = {"task_id": sent.task_id, "state": "not_found", "progress": None}
+                return final({**line, "result_repo": None, "reason": e.message}, 1)
+            # A miner restarting an actor answers 503 (unavailable): poll again.
+            log(f"task_status: {e}")
+        else:
+            if (info.state, info.progress) != last:
+                last = (info.state, info.progress)
+                progress = "" if info.progress is None else f" {info.progress:.0%}"
+                log(f"{sent.task_id}: {info.state}{progress}")
+            if info.terminal:
                 break
         await asyncio.sleep(args.poll)
 
     # 3. The result: the LoRA's Hugging Face repo when done, the reason otherwise.
-    line = {
-        "task_id": task_id,
-        "state": status.state if status.state in TERMINAL_STATES else "timeout",
-        "progress": status.progress,
-        "result_repo": status.result_repo,
-        "reason": status.reason,
-    }
-    if status.state == "not_found":
-        line["state"] = "not_found"
-    return final(
-        line, 0 if status.state == "done" else 1 if line["state"] != "timeout" else 2
-    )
+    line = info.model_dump(mode="json")
+    if not info.terminal:
+        line["state"] = "timeout"
+    return final(line, 0 if info.state == "done" else 1 if info.terminal else 2)
 
 
 def main() -> None:

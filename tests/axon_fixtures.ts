@@ -113,6 +113,7 @@ export function makeHandler(
     staleLookups: 0,
     aborted: 0,
     signatures: new Map(),
+    ledger: new Map(),
   };
   const handler = createAxonHandler({
     lookup: (h) => miner.lookup(h),

@@ -1,16 +1,18 @@
 /**
- * protocol/example_validator.py, the README's validator script, run as a subprocess in the .venv-bt
- * interpreter against our AxonActor on a real socket: it sends the task from a JSON file, follows
- * TaskStatus through each state and ends with one JSON line and exit code 0 only when the task is done.
- * The miner behind the axon is a fake that moves the task one state per poll; the full-miner run
- * against tests/local_network.ts is the lead's CI e2e.
+ * protocol/example_validator.py, the README's validator script, run as a subprocess against our
+ * AxonActor on a real socket, once per SDK generation: with .venv-bt (bittensor 10.x) it sends the
+ * TrainingTask and TaskStatus synapses through the Dendrite, with .venv-bt11 (11.x) it calls the task
+ * API signed with `bittensor.http_auth`. Either way it sends the task from a JSON file, follows its
+ * state through each step and ends with one JSON line and exit code 0 only when the task is done.
+ * The miner behind the axon is a fake that moves the task one state per poll; the full-miner run on
+ * the local network is tests/e2e_test.ts.
  */
 import assert from "node:assert/strict";
 import { startAxonActor } from "../actors/axon/axon_actor.ts";
 import { axonStats } from "../actors/protocol.ts";
 import type { Task } from "../core/task.ts";
 import { runSdk } from "./axon_sdk.ts";
-import { BT_PYTHON } from "./axon_sdk.ts";
+import { pinnedSdk, requireVenv, runPython, SDK_VENVS, type SdkVenv } from "./protocol_venvs.ts";
 import {
   FakeMiner,
   MINER_PHRASE,
@@ -43,7 +45,8 @@ class SteppingMiner extends FakeMiner {
   }
 }
 
-async function setup(queueMax: number) {
+async function setup(venv: SdkVenv, queueMax: number) {
+  await requireVenv(venv);
   const root = await Deno.makeTempDir({ prefix: "protocol_example_" });
   const [made] = await runSdk([{
     op: "make_wallet",
@@ -85,12 +88,7 @@ async function setup(queueMax: number) {
   ];
   return {
     miner,
-    run: async () => {
-      const out = await new Deno.Command(BT_PYTHON, { args, cwd: ROOT, stdout: "piped", stderr: "piped" })
-        .output();
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-    },
+    run: () => runPython(venv.python, args, { cwd: ROOT }),
     [Symbol.asyncDispose]: async () => {
       await axon.stop();
       await Deno.remove(root, { recursive: true });
@@ -98,34 +96,38 @@ async function setup(queueMax: number) {
   };
 }
 
-Deno.test("example_validator.py follows a task to done and exits 0 with one JSON line", async () => {
-  await using net = await setup(10);
-  const res = await net.run();
-  assert.equal(res.code, 0, res.stderr.slice(-3000));
-  const lines = res.stdout.trim().split("\n");
-  assert.equal(lines.length, 1, res.stdout);
-  assert.deepEqual(JSON.parse(lines[0]), {
-    task_id: "example-1",
-    state: "done",
-    progress: 1,
-    result_repo: "satori-local/example-1",
-    reason: null,
+for (const venv of SDK_VENVS) {
+  Deno.test(`example_validator.py follows a task to done and exits 0 with one JSON line on ${venv.dir}`, async () => {
+    await using net = await setup(venv, 10);
+    const res = await net.run();
+    assert.equal(res.code, 0, res.stderr.slice(-3000));
+    const lines = res.stdout.trim().split("\n");
+    assert.equal(lines.length, 1, res.stdout);
+    assert.deepEqual(JSON.parse(lines[0]), {
+      task_id: "example-1",
+      state: "done",
+      progress: 1,
+      result_repo: "satori-local/example-1",
+      reason: null,
+    });
+    const changes = [...res.stderr.matchAll(/example-1: (\w+)( \d+%)?/g)].map((m) => m[1] + (m[2] ?? ""));
+    assert.deepEqual(changes, [
+      "queued 0%",
+      "training 25%",
+      "training 50%",
+      "uploading 100%",
+      "done 100%",
+    ]);
+    assert.equal(net.miner.submitted[0].request.id, "example-1");
+    const transport = venv.generation === "10" ? "synapse" : "btauth";
+    assert.match(res.stderr, new RegExp(`bittensor ${await pinnedSdk(venv)}: sending over ${transport}`));
   });
-  const changes = [...res.stderr.matchAll(/example-1: (\w+)( \d+%)?/g)].map((m) => m[1] + (m[2] ?? ""));
-  assert.deepEqual(changes, [
-    "queued 0%",
-    "training 25%",
-    "training 50%",
-    "uploading 100%",
-    "done 100%",
-  ]);
-  assert.equal(net.miner.submitted[0].request.id, "example-1");
-});
 
-Deno.test("example_validator.py exits 1 with the reason when the miner refuses the task", async () => {
-  await using net = await setup(0);
-  const res = await net.run();
-  assert.equal(res.code, 1, res.stderr.slice(-3000));
-  const line = JSON.parse(res.stdout.trim());
-  assert.deepEqual([line.state, line.reason], ["refused", "queue_full"]);
-});
+  Deno.test(`example_validator.py exits 1 with the reason when the miner refuses the task on ${venv.dir}`, async () => {
+    await using net = await setup(venv, 0);
+    const res = await net.run();
+    assert.equal(res.code, 1, res.stderr.slice(-3000));
+    const line = JSON.parse(res.stdout.trim());
+    assert.deepEqual([line.state, line.reason], ["refused", "queue_full"]);
+  });
+}

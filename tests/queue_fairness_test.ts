@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { enqueue, queueSnapshot } from "../actors/protocol.ts";
 import { Store } from "../core/store.ts";
+import { SCHEMA_KEY } from "../core/store_schema.ts";
 import { newTask, type Task, type TaskEvent, TaskRequest, transition } from "../core/task.ts";
 import { startAdmission, T0 } from "./admission_harness.ts";
 
@@ -91,6 +92,7 @@ Deno.test("Store.open() moves queue index keys of the layout without stake to th
   for await (const e of kv.list({ prefix: ["v1", "queue"] })) await kv.delete(e.key);
   await kv.set(["v1", "queue", -9, T0, "low"], "low"); // what the old layout wrote
   await kv.set(["v1", "queue", 0, T0, "high"], "high");
+  await kv.delete(SCHEMA_KEY); // a store of that layout recorded no schema version (core/store_schema.ts)
   kv.close();
   await using store = await Store.open(path);
   assert.deepEqual(await store.queuedIds(), ["high", "low"]);

@@ -1,5 +1,6 @@
 """CLI: `python -m trainer run --task task.json --dataset DIR --out DIR [--resume] [--allow-remote-code]`,
-also under torchrun (data parallel, parallel.py); `python -m trainer tiny --kind text|image --out DIR`.
+also under torchrun (data parallel, parallel.py); `python -m trainer tiny --kind text|image --out DIR`;
+`python -m trainer prefetch --cache-dir DIR --model ID ...` (cache.py); `python -m trainer envcheck` (envcheck.py).
 
 stdout carries only JSON-lines events (events.py); logs go to stderr. Exit status 0 only after `done`;
 any failure is one `error` event and status 1."""
@@ -37,6 +38,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tiny = sub.add_parser("tiny", help="build a tiny model and a toy dataset for local mode (CPU, seconds)")
     tiny.add_argument("--kind", choices=("text", "image"), required=True, help="tiny Llama or tiny FLUX")
     tiny.add_argument("--out", type=Path, required=True, help="folder for model/ and dataset/")
+    pre = sub.add_parser("prefetch", help="download base models into the shared cache (resumable, verified)")
+    pre.add_argument("--cache-dir", type=Path, required=True, help="the Hugging Face cache folder (HF_HUB_CACHE)")
+    pre.add_argument("--model", action="append", required=True, help="a Hub model id; repeat for more")
+    pre.add_argument("--revision", default="main", help="branch, tag or commit (default: main)")
+    pre.add_argument("--endpoint", default=None, help="the Hub's address (default: HF_ENDPOINT or the Hub)")
+    pre.add_argument("--chunk-bytes", type=int, default=1024 * 1024, help="bytes written at a time: a kill loses less")
+    pre.add_argument("--plan", action="store_true", help="only say what would be fetched (prefetch_start events)")
+    sub.add_parser("envcheck", help="report library versions and GPUs as JSON (for `main.ts doctor`)")
     return parser.parse_args(argv)
 
 
@@ -106,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         from .tiny import tiny_command
 
         return tiny_command(args.kind, args.out)
+    if args.command == "prefetch":
+        from .cache import prefetch_command
+
+        return prefetch_command(args.model, args.cache_dir, args.revision, args.endpoint, args.chunk_bytes, args.plan)
+    if args.command == "envcheck":
+        from .envcheck import envcheck_command
+
+        return envcheck_command()
     claim_stdout(muted=not par.main)
     cancel = Cancel()
     cancel.install()

@@ -39,10 +39,11 @@ def root(out: Path) -> Path:
 
 
 def fingerprint(spec_dict: dict[str, Any]) -> str:
-    """Hash of everything in the task that changes what training does (checkpoint cadence aside)."""
+    """Hash of everything in the task that changes what training does (checkpoint cadence and speed aside)."""
     data = json.loads(json.dumps(spec_dict))
     hp = data.get("hyperparameters", {})
     hp.pop("checkpoint_every", None)
+    hp.pop("speed", None)  # how fast, not what is trained: a resume may land on another card and mode
     for name, default in ADDED_LATER.items():  # left out at their defaults: older checkpoints still resume
         if hp.get(name) == default:
             del hp[name]

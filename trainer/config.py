@@ -21,6 +21,9 @@ LR_SCHEDULERS = ("constant", "linear", "cosine")
 QUANTIZATIONS = ("none", "fp8", "nf4")
 TEXT_FORMATS = ("auto", "jsonl", "csv", "parquet")
 IMAGE_FORMATS = ("auto", "folder", "metadata")
+SPEED_MODES = ("auto", "as_given")
+COMPILE_POLICIES = ("auto", "on", "off")
+ATTENTIONS = ("auto", "sdpa", "flash")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -82,6 +85,31 @@ FRACTION = {"minimum": 0, "exclusiveMaximum": 1}
 
 
 @dataclass
+class Speed(Checked):
+    """How fast a run goes, never what it learns (left out of the checkpoint fingerprint); speed.py and
+    modes.py resolve each field for the device, and core/training.ts says why each default."""
+
+    mode: str = field(
+        default="auto",
+        metadata=spec("auto: fastest memory mode that fits the card; as_given: the spec's", "enum", enum=SPEED_MODES),
+    )
+    compile: str = field(
+        default="auto", metadata=spec("torch.compile; auto: on CUDA for long runs only", "enum", enum=COMPILE_POLICIES)
+    )
+    attention: str = field(
+        default="auto", metadata=spec("auto: flash when installed on CUDA, else sdpa", "enum", enum=ATTENTIONS)
+    )
+    padding_free: bool = field(
+        default=True, metadata=spec("Text: concatenate a micro-batch's samples instead of padding them", "bool")
+    )
+    merge_micro_batches: bool = field(
+        default=True, metadata=spec("Run accumulation micro-batches as one forward pass when memory allows", "bool")
+    )
+    fused_optimizer: bool = field(default=True, metadata=spec("Fused AdamW on CUDA", "bool"))
+    tf32: bool = field(default=True, metadata=spec("TF32 matmuls for the fp32 parts on CUDA", "bool"))
+
+
+@dataclass
 class CommonHyperparameters(Checked):
     rank: int = field(default=16, metadata=spec("LoRA rank r", "int", **POS_INT))
     alpha: float = field(default=32, metadata=spec("LoRA alpha (scale = alpha / rank)", "number", **POS_INT))
@@ -119,6 +147,7 @@ class CommonHyperparameters(Checked):
     max_grad_norm: float = field(
         default=1, metadata=spec("Clip the gradient norm to this per step (0: no clipping)", "number", minimum=0)
     )
+    speed: Speed = field(default_factory=Speed, metadata=spec("Speed levers (how fast, not what is trained)", "object"))
 
 
 @dataclass

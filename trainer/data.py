@@ -1,10 +1,12 @@
 """Text datasets: read JSONL / CSV / Parquet rows, map columns to training text, split train/eval by seed,
-tokenize, then pad per batch or pack into full blocks. Every problem with the data is a
-TrainerError("dataset_invalid") naming the file, line and column."""
+tokenize, then pad per batch, pack whole samples into blocks, or lay a batch out without padding. Every
+problem with the data is a TrainerError("dataset_invalid") naming the file, line and column."""
 
 from __future__ import annotations
 
+import bisect
 import csv
+import itertools
 import json
 import random
 from dataclasses import dataclass
@@ -53,8 +55,8 @@ def find_files(dataset: Path, fmt: str) -> list[tuple[Path, str]]:
     return files
 
 
-def read_rows(dataset: Path, fmt: str) -> list[Row]:
-    rows: list[Row] = []
+def read_rows(dataset: Path, fmt: str) -> list[Block]:
+    rows: list[Block] = []
     for path, kind in find_files(dataset, fmt):
         try:
             if kind == "jsonl":
@@ -76,7 +78,7 @@ def read_rows(dataset: Path, fmt: str) -> list[Row]:
     return rows
 
 
-def _read_jsonl(path: Path) -> list[Row]:
+def _read_jsonl(path: Path) -> list[Block]:
     rows = []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -226,23 +228,93 @@ def _ids(value: Any) -> list[int]:
     return list(value)
 
 
-def pack(samples: list[tuple[list[int], list[int]]], block: int) -> list[tuple[list[int], list[int]]]:
-    ids = [t for s in samples for t in s[0]]
-    labels = [t for s in samples for t in s[1]]
-    out = [(ids[i : i + block], labels[i : i + block]) for i in range(0, len(ids), block)]
-    return [s for s in out if len(s[0]) >= 2]
+Segment = tuple[list[int], list[int]]  # one sample: token ids and labels (-100: not trained on)
+Block = list[Segment]  # the samples that share one row of a batch (packing); a plain sample is a block of one
 
 
-def collate(samples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(s[0]) for s in samples)
-    ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(samples), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(samples), width), dtype=torch.long)
-    for i, (a, b) in enumerate(samples):
-        ids[i, : len(a)] = torch.tensor(a)
-        labels[i, : len(b)] = torch.tensor(b)
-        mask[i, : len(a)] = 1
+def pack(samples: list[Segment], block: int) -> list[Block]:
+    """Whole samples into rows of at most `block` tokens, best fit by decreasing length (deterministic).
+    A sample is never split, and each keeps its own position ids and attention (collate), so packing
+    changes how many samples share a row, not what any of them sees."""
+    order = sorted(range(len(samples)), key=lambda i: (-len(samples[i][0]), i))
+    rows: list[Block] = []
+    free: list[tuple[int, int]] = []  # (room left, row index), sorted
+    for i in order:
+        n = len(samples[i][0])
+        at = bisect.bisect_left(free, (n, -1))
+        if at == len(free):
+            rows.append([samples[i]])
+            room, row = block - n, len(rows) - 1
+        else:
+            room, row = free.pop(at)
+            rows[row].append(samples[i])
+            room -= n
+        if room > 1:
+            bisect.insort(free, (room, row))
+    return rows
+
+
+def _rows(batch: list[Segment] | list[Block]) -> list[Block]:
+    return [[x] if isinstance(x, tuple) else x for x in batch]
+
+
+def tokens_in(batch: list[Segment] | list[Block]) -> int:
+    """Real tokens of a micro-batch (no padding)."""
+    return sum(len(seg[0]) for row in _rows(batch) for seg in row)
+
+
+def _segment_labels(row: list[Segment]) -> list[int]:
+    """The row's labels, with each sample's first token not trained on: in a padded batch nothing predicts a
+    sample's first token, and in a shared row the one before it belongs to another sample."""
+    out: list[int] = []
+    for ids, labels in row:
+        out += [IGNORE, *labels[1 : len(ids)]] if out else labels[: len(ids)]
+    return out
+
+
+def collate(batch: list[Segment] | list[Block], pad_id: int) -> dict[str, torch.Tensor]:
+    """A padded batch. One sample per row: an attention mask marks the padding. Packed rows: position ids
+    restart at each sample (and the padding tail is a sample of its own), from which transformers builds a
+    block-causal mask, so no sample attends to another."""
+    rows = _rows(batch)
+    width = max(sum(len(s[0]) for s in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    packed = any(len(row) > 1 for row in rows)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        flat = [t for seg in row for t in seg[0]]
+        ids[i, : len(flat)] = torch.tensor(flat)
+        lab = _segment_labels(row)
+        labels[i, : len(lab)] = torch.tensor(lab)
+        mask[i, : len(flat)] = 1
+        positions[i] = torch.cat([torch.arange(n) for n in [len(s[0]) for s in row] + [width - len(flat)]])
+    if packed:
+        return {"input_ids": ids, "position_ids": positions, "labels": labels}
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def collate_flat(batch: list[Segment] | list[Block]) -> dict[str, Any]:
+    """The padding-free batch: every sample of the micro-batch in one row, with its own position ids and its
+    bounds as `cu_seq_lens` (what flash-attn's varlen kernels and trainer/attention.py read), so attention
+    stays inside each sample and no compute goes to padding. The loss equals the padded batch's."""
+    segs = [seg for row in _rows(batch) for seg in row]
+    lengths = [len(ids) for ids, _ in segs]
+    ids = torch.tensor([[t for s in segs for t in s[0]]], dtype=torch.long)
+    labels = torch.tensor([_segment_labels(segs)], dtype=torch.long)
+    positions = torch.cat([torch.arange(n) for n in lengths])[None]
+    cu = torch.tensor([0, *itertools.accumulate(lengths)], dtype=torch.int32)
+    longest = max(lengths)
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "position_ids": positions,
+        "cu_seq_lens_q": cu,
+        "cu_seq_lens_k": cu,
+        "max_length_q": longest,
+        "max_length_k": longest,
+    }
 
 
 def epoch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:

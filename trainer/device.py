@@ -1,4 +1,5 @@
-"""Where and in what precision a run computes: this rank's device, the resolved precision, peak GPU memory."""
+"""Where and in what precision a run computes: this rank's device, the resolved precision, free and peak GPU
+memory."""
 
 from __future__ import annotations
 
@@ -32,3 +33,11 @@ def gpu_mem_mb(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
     return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def free_memory_mib(device: torch.device) -> float | None:
+    """Free memory of this rank's GPU as the driver reports it (other processes included); None on the CPU."""
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return free / 2**20

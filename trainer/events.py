@@ -25,6 +25,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
         "train_samples",
         "eval_samples",
         "trainable_params",
+        "mode",
+        "mode_reason",
     ),
     "progress": ("step", "total", "loss", "lr", "samples_per_s", "tokens_per_s", "eta_s", "gpu_mem_mb"),
     "checkpoint": ("step", "path"),

@@ -1,8 +1,10 @@
 """FLUX image LoRA with diffusers + peft, following diffusers' train_dreambooth_lora_flux; the run's skeleton
 is session.py. Latents and text embeddings are cached once, the text encoders are then freed and the VAE
 moved off the GPU; the LoRA sits on the transformer's attention projections and learns the flow-matching
-target (noise - latents) on packed latents. 24 GB mode: `quantization` nf4 (bitsandbytes) or fp8
-(diffusers layerwise casting). Rank 0 alone samples the quality prompts and saves the LoRA."""
+target (noise - latents) on packed latents (flux_step.py). The memory mode (quantization nf4/fp8,
+checkpointing) is chosen from the card (modes.py) before the transformer loads; with
+`speed.merge_micro_batches` an accumulation step's micro-batches run as one forward pass when memory allows.
+Rank 0 alone samples the quality prompts and saves the LoRA."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from . import data, image_data
+from . import data, image_data, modes
 from .cancel import Cancel
 from .config import ImageHyperparameters, ImageTrainingSpec
 from .errors import TrainerError
-from .flux_lora import TARGETS, kohya_state_dict, quantization_config
+from .flux_lora import TARGETS, blocks, kohya_state_dict, prepare_transformer, quantization_config
+from .flux_step import FlowSetup, merged_loss, per_sample_loss
 from .loop import LoopResult
 from .output import Staging
 from .parallel import Parallel
@@ -41,7 +44,7 @@ class ImageSession(Session):
 
     def __init__(self, spec: ImageTrainingSpec, dataset: Path, out: Path, par: Parallel | None = None) -> None:
         super().__init__(spec, dataset, out, par)
-        self.quant = quantization_config(self.hp.quantization, self.device, self.dtype)
+        quantization_config(self.hp.quantization, self.device, self.dtype)  # refuse an impossible ask before loading
 
     # ---- caching -----------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -56,6 +59,13 @@ class ImageSession(Session):
         self.shapes = [tuple(c["mean"].shape[-2:]) for c in self.train_items]
         self.batches_per_epoch = image_data.batches_per_epoch(self.shapes, hp.batch_size)
         self._load_transformer()
+        self.setup = FlowSetup(
+            model=self.model, sigmas=self.scheduler.sigmas, timesteps=self.scheduler.timesteps,
+            num_train_timesteps=self.scheduler.config.num_train_timesteps,
+            shift_factor=self.vae.config.shift_factor, scaling_factor=self.vae.config.scaling_factor,
+            vae_scale_factor=self.vae_scale_factor, guidance_scale=hp.guidance_scale,
+            device=self.device, dtype=self.dtype, seed=hp.seed,
+        )  # fmt: skip
 
     @property
     def train_count(self) -> int:
@@ -103,25 +113,17 @@ class ImageSession(Session):
         from peft import LoraConfig
 
         hp = self.hp
+        choice = self.choose_mode(self._workload(), hp.quantization, merge=hp.speed.merge_micro_batches)
+        self.per_forward = choice.per_forward
+        quant = quantization_config(choice.mode.quantization, self.device, self.dtype)
         try:
             model = FluxTransformer2DModel.from_pretrained(
-                self.spec.base_model, subfolder="transformer", dtype=self.dtype, quantization_config=self.quant
+                self.spec.base_model, subfolder="transformer", dtype=self.dtype, quantization_config=quant
             )
         except (OSError, ValueError) as err:
             raise TrainerError(
                 "model_not_found", f"Cannot load FLUX transformer of {self.spec.base_model!r}: {err}"
             ) from err
-        model.requires_grad_(False)
-        if hp.quantization == "fp8":  # cast to fp8 storage on the CPU, before the move, so bf16 never hits the GPU
-            model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
-        if self.quant is None:
-            model.to(self.device)
-        if hp.quantization == "nf4":
-            from peft import prepare_model_for_kbit_training
-
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-        if hp.gradient_checkpointing:
-            model.enable_gradient_checkpointing()
         lora = LoraConfig(
             r=hp.rank,
             lora_alpha=hp.alpha,
@@ -129,71 +131,43 @@ class ImageSession(Session):
             init_lora_weights="gaussian",
             target_modules=hp.target_modules or TARGETS,
         )
+        self.model = prepare_transformer(
+            model, quantization=choice.mode.quantization, checkpointing=choice.mode.checkpointing, lora=lora,
+            device=self.device, dtype=self.dtype, attention=self.attention,
+        )  # fmt: skip
+
+    def _workload(self) -> modes.Workload:
+        """The transformer's size from its config (no weights loaded) and the task's tokens per micro-batch."""
+        from accelerate import init_empty_weights
+        from diffusers import FluxTransformer2DModel
+
+        hp = self.hp
         try:
-            model.add_adapter(lora)
-        except ValueError as err:
+            config = FluxTransformer2DModel.load_config(self.spec.base_model, subfolder="transformer")
+            with init_empty_weights():
+                params = sum(p.numel() for p in FluxTransformer2DModel.from_config(config).parameters())
+        except (OSError, ValueError) as err:
             raise TrainerError(
-                "config_invalid", f"Cannot add LoRA (target_modules {hp.target_modules!r}): {err}"
+                "model_not_found", f"Cannot load FLUX transformer config of {self.spec.base_model!r}: {err}"
             ) from err
-        for p in model.parameters():
-            if p.requires_grad:
-                p.data = p.data.float()
-        model.train()
-        self.model = model
+        tokens = modes.tokens_of("image", hp.batch_size, resolution=hp.resolution)
+        return modes.Workload("image", params / 1e9, tokens, hp.rank, self.precision)
+
+    def compile_targets(self) -> list[torch.nn.Module]:
+        return blocks(self.model)
 
     # ---- flow matching -----------------------------------------------------------------------------------
     def flow_loss(
         self, items: list[dict[str, Any]], noise: torch.Tensor | None = None, sigma: float | None = None
     ) -> torch.Tensor:
-        from diffusers import FluxPipeline
-
-        dev, dt = self.device, self.dtype
-        mean = torch.stack([it["mean"] for it in items]).to(dev, torch.float32)
-        std = torch.stack([it["std"] for it in items]).to(dev, torch.float32)
-        gen = torch.Generator(device="cpu").manual_seed(self.hp.seed) if noise is None and sigma is not None else None
-        latents = mean if sigma is not None else mean + std * torch.randn_like(mean)
-        latents = (latents - self.vae.config.shift_factor) * self.vae.config.scaling_factor
-        b, c, h, w = latents.shape
-        if noise is None:
-            noise = torch.randn(latents.shape, generator=gen).to(dev) if gen is not None else torch.randn_like(latents)
-        n = self.scheduler.config.num_train_timesteps
-        if sigma is None:
-            indices = (torch.rand(b) * n).long()
-            sigmas = self.scheduler.sigmas[indices].to(dev, torch.float32)
-            timesteps = self.scheduler.timesteps[indices].to(dev)
-        else:
-            sigmas = torch.full((b,), sigma, device=dev)
-            timesteps = sigmas * n
-        s = sigmas.view(b, 1, 1, 1)
-        noisy = (1.0 - s) * latents + s * noise
-        packed = FluxPipeline._pack_latents(noisy.to(dt), b, c, h, w)
-        img_ids = FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, dev, dt)
-        pe = torch.cat([it["embeds"][0] for it in items]).to(dev, dt)
-        pooled = torch.cat([it["embeds"][1] for it in items]).to(dev, dt)
-        txt_ids = items[0]["embeds"][2].to(dev, dt)
-        guidance = torch.full((b,), self.hp.guidance_scale, device=dev) if self.model.config.guidance_embeds else None
-        pred = self.model(
-            hidden_states=packed,
-            timestep=(timesteps / 1000).to(dt),
-            guidance=guidance,
-            pooled_projections=pooled,
-            encoder_hidden_states=pe,
-            txt_ids=txt_ids,
-            img_ids=img_ids,
-            return_dict=False,
-        )[0]
-        pred = FluxPipeline._unpack_latents(
-            pred, h * self.vae_scale_factor, w * self.vae_scale_factor, self.vae_scale_factor
-        )
-        target = noise - latents
-        return ((pred.float() - target.float()) ** 2).reshape(b, -1).mean(1).mean()
+        return per_sample_loss(self.setup, items, noise, sigma).mean()
 
     def epoch_order(self, epoch: int) -> list[list[int]]:
         return image_data.bucket_order(self.shapes, self.hp.batch_size, self.hp.seed, epoch)
 
-    def micro_step(self, index: int) -> tuple[torch.Tensor, int, int | None]:
-        batch = [self.train_items[i] for i in self.batch_indices(index)]
-        return self.flow_loss(batch), len(batch), None
+    def micro_step(self, indices: list[int]) -> tuple[torch.Tensor, int, int | None]:
+        batches = [[self.train_items[i] for i in self.batch_indices(index)] for index in indices]
+        return merged_loss(self.setup, batches), sum(len(b) for b in batches), None
 
     # ---- evaluation and results --------------------------------------------------------------------------
     @torch.no_grad()
@@ -269,7 +243,7 @@ class ImageSession(Session):
         save_file(kohya_state_dict(lora, self.hp.alpha), str(staging.dir / KOHYA_FILE), metadata=meta)
 
     def kind_metrics(self, result: LoopResult, adapter_eval: float | None, quality: dict[str, Any]) -> dict[str, Any]:
-        return {"quality_mean_abs_pixel_diff": quality["adapter"], "quantization": self.hp.quantization}
+        return {"quality_mean_abs_pixel_diff": quality["adapter"], "quantization": self.choice.mode.quantization}
 
     def resolved_args(self) -> dict[str, Any]:
         return {

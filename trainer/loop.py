@@ -1,8 +1,10 @@
 """The optimizer-step loop shared by text and image training: gradient accumulation, LR schedule,
 gradient clipping, fp16 loss scaling, `progress` events, periodic checkpoints and SIGTERM at step boundaries.
 
-`micro_step(index)` runs the forward pass of the index-th micro-batch of the whole run (so data order
-is a pure function of the index) and returns (loss, samples, tokens or None). Under torchrun each rank
+`micro_step(indices)` runs one forward pass over the listed micro-batches of the whole run (so data order
+is a pure function of the index) and returns (the sum of their mean losses, samples, tokens or None): one
+micro-batch at a time, or `per_forward` of an accumulation step merged (speed.merge_micro_batches), which
+takes the same gradient as running them one by one. Under torchrun each rank
 runs its share of the step's micro-batches (parallel.py) and the gradients and step stats are summed
 across ranks before the optimizer step, so every rank takes the same step."""
 
@@ -24,7 +26,7 @@ from .optim import clip_grads, lr_factor, set_lr
 from .parallel import Parallel
 from .rng import rng_state
 
-MicroStep = Callable[[int], tuple[torch.Tensor, int, int | None]]
+MicroStep = Callable[[list[int]], tuple[torch.Tensor, int, int | None]]
 
 
 @dataclass
@@ -49,9 +51,12 @@ def train_loop(
     cancel: Cancel,
     save_checkpoint: Callable[[int, dict], None],
     par: Parallel,
+    per_forward: int = 1,
 ) -> LoopResult:
     params = [p for p in params if p.requires_grad]
     accum = hp.gradient_accumulation
+    if accum % per_forward:
+        raise ValueError(f"per_forward {per_forward} must divide gradient_accumulation {accum}")
     result = LoopResult(last_step=start)
     last = time.perf_counter()
     cancel.armed = True
@@ -61,12 +66,13 @@ def train_loop(
             loss_sum = torch.zeros((), device=device)
             samples = 0
             tokens = 0
-            for micro in range(accum):
+            for first in range(0, accum, per_forward):
                 if cancel.requested and not par.active:  # under torchrun the ranks agree at the step's end
                     optimizer.zero_grad(set_to_none=True)
                     save_checkpoint(step, rng_at_step)
                     cancel.raise_cancelled(step)
-                loss, n, t = micro_step((step * accum + micro) * par.world + par.rank)
+                micros = range(first, first + per_forward)
+                loss, n, t = micro_step([(step * accum + micro) * par.world + par.rank for micro in micros])
                 scaled = loss / accum
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
                 loss_sum += loss.detach()

@@ -13,12 +13,16 @@ import torch
 from .config import CommonHyperparameters
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], hp: CommonHyperparameters) -> torch.optim.AdamW:
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], hp: CommonHyperparameters, fused: bool = False
+) -> torch.optim.AdamW:
+    """`fused`: one CUDA kernel for every LoRA tensor (speed.fused_optimizer, resolved in speed.py)."""
     return torch.optim.AdamW(
         list(params),
         lr=hp.learning_rate,
         weight_decay=hp.weight_decay,
         betas=(hp.adam_beta1, hp.adam_beta2),
+        **({"fused": True} if fused else {}),
     )
 
 
@@ -57,4 +61,5 @@ def describe(optimizer: torch.optim.Optimizer, hp: CommonHyperparameters) -> dic
         "betas": list(group["betas"]),
         "eps": group["eps"],
         "max_grad_norm": hp.max_grad_norm if hp.max_grad_norm > 0 else None,
+        "fused": bool(group.get("fused")),
     }

@@ -129,6 +129,16 @@ class Parallel:
             dist.all_reduce(tensor)
         return tensor
 
+    def min_(self, value: float) -> float:
+        """The smallest `value` over all ranks (the same on every rank)."""
+        if not self.active:
+            return value
+        import torch.distributed as dist
+
+        tensor = torch.tensor([value], dtype=torch.float64).to(self._device())
+        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+        return float(tensor.item())
+
     def any(self, flag: bool) -> bool:
         """True on every rank when it is True on any rank."""
         if not self.active:

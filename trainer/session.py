@@ -3,13 +3,17 @@ optimizer from the spec, restore a checkpoint, evaluate the base, run the loop (
 checkpoints, then evaluate the adapter, check quality and write metrics.json, training_args.json and the
 adapter through a staging folder (output.py).
 
-A kind subclasses `Session` and supplies only what differs: `load` (data, then the model with its LoRA),
-`epoch_order` and `micro_step` (its batches and loss), `evaluate`/`evaluate_base`, `check_quality`,
-`save_adapter`, and its own metrics, resolved settings and library versions. Under torchrun every rank
-prepares and trains (parallel.py); rank 0 alone evaluates the adapter, checks quality and writes results."""
+A kind subclasses `Session` and supplies only what differs: `load` (data, then the model with its LoRA, in
+the memory mode `choose_mode` picks from the card), `epoch_order` and `micro_step` (its batches and loss),
+`evaluate`/`evaluate_base`, `check_quality`, `save_adapter`, the blocks worth compiling, and its own metrics,
+resolved settings and library versions. The speed levers (speed.py) are resolved here: attention before the
+load, then compile, fused AdamW and TF32 once the step count is known. Under torchrun every rank prepares and
+trains (parallel.py); rank 0 alone evaluates the adapter, checks quality and writes results."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import math
 import time
 from abc import ABC, abstractmethod
@@ -18,16 +22,18 @@ from typing import Any, ClassVar
 
 import torch
 
-from . import checkpoint, optim
+from . import checkpoint, modes, optim, speed
 from .cancel import Cancel
 from .config import CommonHyperparameters, ImageTrainingSpec, TextTrainingSpec, spec_to_dict
-from .device import pick_device, pick_dtype
+from .device import free_memory_mib, pick_device, pick_dtype
 from .errors import TrainerError
 from .events import emit
 from .loop import LoopResult, train_loop
 from .output import Staging
 from .parallel import Parallel
 from .rng import rng_state, seed_all
+
+log = logging.getLogger("trainer")
 
 
 def total_steps(hp: CommonHyperparameters, batches_per_epoch: int, world: int) -> int:
@@ -45,6 +51,8 @@ class Session(ABC):
     model: Any  # the module holding the LoRA: its state dict is what checkpoints save
     batches_per_epoch: int
     total: int
+    choice: modes.Choice  # the memory mode, set by the kind's load through choose_mode
+    per_forward: int = 1  # micro-batches per forward pass (speed.merge_micro_batches)
 
     def __init__(
         self, spec: TextTrainingSpec | ImageTrainingSpec, dataset: Path, out: Path, par: Parallel | None = None
@@ -56,6 +64,7 @@ class Session(ABC):
         self.par = par or Parallel()
         self.device = pick_device()
         self.precision, self.dtype = pick_dtype(self.hp.precision, self.device)
+        self.attention = speed.attention_of(self.hp.speed, self.device.type == "cuda", speed.flash_installed())
         self.fingerprint = checkpoint.fingerprint(spec_to_dict(spec))
         self.start = 0
         self.last_saved = -1
@@ -82,8 +91,8 @@ class Session(ABC):
         """The train split's batches (lists of indices) for `epoch`: a pure function of seed and epoch."""
 
     @abstractmethod
-    def micro_step(self, index: int) -> tuple[torch.Tensor, int, int | None]:
-        """Forward pass of the run's `index`-th micro-batch: (loss, samples, tokens or None)."""
+    def micro_step(self, indices: list[int]) -> tuple[torch.Tensor, int, int | None]:
+        """Forward pass of the run's listed micro-batches: (sum of their mean losses, samples, tokens or None)."""
 
     @abstractmethod
     def evaluate(self) -> float | None:
@@ -103,6 +112,10 @@ class Session(ABC):
 
     def perplexity_of(self, loss: float) -> float | None:
         return None
+
+    def compile_targets(self) -> list[torch.nn.Module]:
+        """The repeated blocks `speed.compile` compiles one by one."""
+        return []
 
     def kind_metrics(self, result: LoopResult, adapter_eval: float | None, quality: dict[str, Any]) -> dict[str, Any]:
         return {}
@@ -124,9 +137,13 @@ class Session(ABC):
         seed_all(self.hp.seed)  # before the model loads: the LoRA init draws from it
         self.load()
         self.total = total_steps(self.hp, self.batches_per_epoch, self.par.world)
+        self.levers = speed.resolve(self.hp.speed, self.device, self.total)
+        speed.apply_tf32(self.levers.tf32)
+        if self.levers.compile:
+            speed.compile_blocks(self.compile_targets(), dynamic=True if self.kind == "text" else None)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.trainable_params = sum(p.numel() for p in trainable)
-        self.optimizer = optim.build_optimizer(trainable, self.hp)
+        self.optimizer = optim.build_optimizer(trainable, self.hp, fused=self.levers.fused_optimizer)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         meta = (
             checkpoint.restore(self.out, self.fingerprint, self.model, self.optimizer, self.scaler, self.par)
@@ -142,8 +159,25 @@ class Session(ABC):
         emit(
             "started", task_id=self.spec.task_id, kind=self.kind, device=str(self.device), precision=self.precision,
             total_steps=self.total, start_step=self.start, train_samples=self.train_count,
-            eval_samples=self.eval_count, trainable_params=self.trainable_params,
+            eval_samples=self.eval_count, trainable_params=self.trainable_params, mode=self.choice.name,
+            mode_reason=self.choice.reason,
         )  # fmt: skip
+
+    def choose_mode(self, w: modes.Workload, quantization: str = "none", merge: bool = False) -> modes.Choice:
+        """The memory mode for this card: every rank decides from the smallest free memory among them, so
+        all take the same mode."""
+        free = free_memory_mib(self.device)
+        if free is not None:
+            free = self.par.min_(free)
+        hp = self.hp
+        available = frozenset(p for p in ("bitsandbytes",) if importlib.util.find_spec(p) is not None)
+        self.choice = modes.choose(
+            w, free, quantization=quantization, checkpointing=hp.gradient_checkpointing,
+            as_given=hp.speed.mode == "as_given", available=available, accumulation=hp.gradient_accumulation,
+            merge=merge,
+        )  # fmt: skip
+        log.info("mode %s", self.choice.reason)
+        return self.choice
 
     def emit_eval(self, step: int, loss: float) -> None:
         emit("eval", step=step, eval_loss=loss, perplexity=self.perplexity_of(loss))
@@ -177,6 +211,7 @@ class Session(ABC):
             cancel=cancel,
             save_checkpoint=self.save_checkpoint,
             par=self.par,
+            per_forward=self.per_forward,
         )
 
     def save_checkpoint(self, step: int, rng: dict[str, Any]) -> None:
@@ -246,6 +281,8 @@ class Session(ABC):
             "device": str(self.device),
             "processes": self.par.world,
             "precision": self.precision,
+            "mode": self.choice.name,
+            "micro_batches_per_forward": self.per_forward,
         }
 
     def training_args(self) -> dict[str, Any]:
@@ -261,6 +298,14 @@ class Session(ABC):
                 "batches_per_epoch": self.batches_per_epoch,
                 "processes": self.par.world,
                 "optimizer": optim.describe(self.optimizer, self.hp),
+                "mode": {
+                    "name": self.choice.name,
+                    "reason": self.choice.reason,
+                    "estimate_mib": round(self.choice.estimate_mib),
+                    "table_measured": modes.table()["measured"],
+                    "micro_batches_per_forward": self.per_forward,
+                },
+                "speed": self.levers.describe(),
                 **self.resolved_args(),
             },
             "versions": {"torch": torch.__version__, "peft": peft.__version__, **self.library_versions()},

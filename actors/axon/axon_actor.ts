@@ -1,6 +1,7 @@
 /**
  * AxonActor: the miner's door. Owns the HTTP server on `axon.ip:axon.port` (http_server.ts: deadlines
- * and a connection cap), the nonce store and the per-hotkey rate buckets (fresh on every restart).
+ * and a connection cap), the nonce stores (10.x synapses and btauth/1's replay ledger) and the
+ * per-hotkey rate buckets (fresh on every restart), for both wire formats.
  * Requests do not pass through the mailbox: the handler (handler.ts) updates the state synchronously
  * between awaits, so the mailbox only takes `stats` and the actor's own prune tick. Sends nothing; it
  * calls the injected services (chain facts, queue, capacity). A failed bind crashes it; a graceful stop
@@ -12,6 +13,7 @@ import { ConfigSchema, type MinerConfig } from "../../core/config.ts";
 import type { AxonMsg, AxonStats } from "../protocol.ts";
 import { type ActorContext, type ActorRef, type Clock, realClock, spawn } from "../runtime/actor.ts";
 import { pruneNonces } from "./wire.ts";
+import { pruneLedger } from "./btauth.ts";
 import { DEFAULT_RATE_LIMIT, pruneBuckets, type RateLimit } from "./blacklist.ts";
 import { type AxonHandlerDeps, type AxonState, createAxonHandler } from "./handler.ts";
 import { priorityGate } from "./priority_gate.ts";
@@ -67,6 +69,7 @@ export interface AxonDeps extends AxonServices {
   /** The miner's hotkey (a loaded `Wallet`). */
   readonly wallet: AxonHandlerDeps["signer"];
   readonly clock?: Clock;
+  readonly onReply?: AxonHandlerDeps["onReply"];
 }
 
 type State = AxonState & { server: AxonServer; pruneTimer: unknown; rateLimit: RateLimit };
@@ -100,18 +103,21 @@ function init(opts: AxonOptions, deps: AxonDeps, clock: Clock, ctx: ActorContext
     staleLookups: 0,
     aborted: 0,
     signatures: new Map(),
+    ledger: new Map(),
   };
   const handler = createAxonHandler({
     lookup: deps.lookup,
     acceptTask: deps.acceptTask,
     taskStatus: deps.taskStatus,
     capacity: deps.capacity,
+    cancelTask: deps.cancelTask,
     signer: deps.wallet,
     clock,
     rules: { minStakeTao: opts.minStakeTao, requirePermit: opts.requirePermit ?? true },
     rateLimit,
     maxBodyBytes: opts.maxBodyBytes,
     log,
+    onReply: deps.onReply,
   }, axonState);
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const server = serveAxon({ hostname: opts.ip, port: opts.port, limits }, handler, log);
@@ -140,7 +146,7 @@ function stats(state: State): AxonStats {
     replies: Object.fromEntries([...state.counts].map(([k, v]) => [String(k), v])),
     inFlight: state.gate.inFlight,
     waiting: state.gate.waiting,
-    nonceKeys: state.nonces.size + state.openNonces.size,
+    nonceKeys: state.nonces.size + state.openNonces.size + state.ledger.size,
     rateBuckets: state.buckets.size,
     staleLookups: state.staleLookups,
     connections: { ...state.server.counters, aborted: state.aborted },
@@ -154,6 +160,7 @@ function prune(state: State, ctx: ActorContext<Msg>): void {
     for (const key of nonces.keys()) if (!kept.has(key)) nonces.delete(key);
   }
   pruneBuckets(state.buckets, state.rateLimit, nowMs);
+  pruneLedger(state.ledger, nowMs);
   state.signatures.clear();
   schedulePrune(state, ctx.clock, ctx);
 }

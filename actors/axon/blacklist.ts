@@ -13,14 +13,28 @@ export interface BlacklistRules {
   readonly requirePermit: boolean;
 }
 
-/** The SDK's blacklist result: `[true, reason]` refuses with 403 "Forbidden. Key is blacklisted: {reason}.". */
-export function blacklistReason(facts: HotkeyFacts, rules: BlacklistRules): string | null {
-  if (!facts.registered) return "Unrecognized hotkey";
-  if (rules.requirePermit && !facts.validatorPermit) return "Non-validator hotkey";
+/** Why a hotkey is refused: a code for the task API's JSON errors and the SDK-style reason text. */
+export type BlacklistVerdict = {
+  code: "not_registered" | "not_a_validator" | "stake_too_low";
+  reason: string;
+};
+
+/** The one blacklist rule both wire formats apply; null lets the hotkey in. */
+export function blacklistVerdict(facts: HotkeyFacts, rules: BlacklistRules): BlacklistVerdict | null {
+  if (!facts.registered) return { code: "not_registered", reason: "Unrecognized hotkey" };
+  if (rules.requirePermit && !facts.validatorPermit) {
+    return { code: "not_a_validator", reason: "Non-validator hotkey" };
+  }
   if (!(facts.stakeTao >= rules.minStakeTao)) {
-    return `Stake ${facts.stakeTao} TAO is below the minimum ${rules.minStakeTao} TAO`;
+    const reason = `Stake ${facts.stakeTao} TAO is below the minimum ${rules.minStakeTao} TAO`;
+    return { code: "stake_too_low", reason };
   }
   return null;
+}
+
+/** The SDK's blacklist result: `[true, reason]` refuses with 403 "Forbidden. Key is blacklisted: {reason}.". */
+export function blacklistReason(facts: HotkeyFacts, rules: BlacklistRules): string | null {
+  return blacklistVerdict(facts, rules)?.reason ?? null;
 }
 
 export interface RateLimit {

@@ -11,6 +11,13 @@
 export const MAX_OPEN_NONCE_KEYS = 20_000;
 /** Rate buckets: an evicted one refills at once, which only lets that hotkey send a burst again. */
 export const MAX_RATE_BUCKETS = 20_000;
+/**
+ * btauth/1 (sender, nonce) pairs kept for their 60 s retention (btauth.ts). Recorded only for senders
+ * that passed the blacklist and the rate limit (burst 30, 2/s: at most 150 a minute each), so the
+ * metagraph bounds them; past the cap a request is refused (503), never an entry dropped: a dropped
+ * entry would let its request be replayed inside the freshness window.
+ */
+export const MAX_BTAUTH_NONCES = 100_000;
 /** Our reply signatures cached per sender (handler.ts): a cache, so dropping entries costs a signing. */
 export const MAX_CACHED_SIGNATURES = 1_024;
 

@@ -1,6 +1,7 @@
 /**
  * The axon's HTTP handler, `Request → Promise<Response>`, free of sockets (tests call it with
- * `new Request`). Steps in the SDK's order: route and parse headers → blacklist (rate limit, registered,
+ * `new Request`). A btauth/1 request (bittensor 11) or one for `/v1/…` goes to the task API
+ * (task_api.ts); the rest is the 10.x synapse protocol. Synapse steps in the SDK's order: route and parse headers → blacklist (rate limit, registered,
  * permit, stake) → verify (signature, nonce, body hash) → priority (stake) → the synapse's forward.
  * Statuses and bodies as bittensor 10.5's axon: 404/403/401/408/500 with `{"message"}`, 200 with the
  * whole synapse; plus 400 (bad header, JSON or field), 405 and 413, and 503 with `Retry-After` while an
@@ -27,6 +28,8 @@ import { type AxonServices, forward } from "./synapse_handlers.ts";
 import { parseBody, readBody, routeName, tooLarge, validateFields } from "./request_body.ts";
 import { isSynapseName, type SynapseName, SYNAPSES } from "./synapses.ts";
 import { MAX_CACHED_SIGNATURES, MAX_OPEN_NONCE_KEYS, MAX_RATE_BUCKETS, setBounded } from "./bounded.ts";
+import { isBtauthRequest, type ReplayLedger } from "./btauth.ts";
+import { createTaskApiHandler, isApiTarget, requestTarget } from "./task_api.ts";
 
 /** `version` we put in our TerminalInfo: the SDK release whose protocol we speak (10.5.0). */
 export const AXON_VERSION = 10_005_000;
@@ -39,6 +42,8 @@ export interface AxonHandlerDeps extends AxonServices {
   readonly rateLimit: RateLimit;
   readonly maxBodyBytes: number;
   readonly log?: Logger;
+  /** Told each answered request: its path, status and seconds taken (the status server's metrics). */
+  readonly onReply?: (path: string, status: number, seconds: number) => void;
 }
 
 /** What the AxonActor owns and the handler updates: fresh on every (re)start. */
@@ -61,6 +66,8 @@ export interface AxonState {
    * covers no reply content, so a fresh one per reply buys nothing.
    */
   readonly signatures: Map<string, { nonce: bigint; signature: string }>;
+  /** btauth/1 (sender, nonce) pairs seen in the last minute: the task API's replay ledger. */
+  readonly ledger: ReplayLedger;
 }
 
 export const SIGNATURE_TTL_MS = 1_000;
@@ -86,7 +93,23 @@ class Refusal {
 class Aborted {}
 
 export function createAxonHandler(deps: AxonHandlerDeps, state: AxonState): AxonHandler {
+  const handle = serveRequest(deps, state);
+  const { onReply } = deps;
+  if (!onReply) return handle;
+  // Timed outermost, so both wire formats and every refusal are counted.
   return async (req, info) => {
+    const startMs = performance.now();
+    const res = await handle(req, info);
+    onReply(new URL(req.url).pathname, res.status, (performance.now() - startMs) / 1000);
+    return res;
+  };
+}
+
+function serveRequest(deps: AxonHandlerDeps, state: AxonState): AxonHandler {
+  const taskApi = createTaskApiHandler(deps, state);
+  return async (req, info) => {
+    // One core, two wire formats: btauth/1 (bittensor 11) names its version; the 10.x synapses do not.
+    if (isBtauthRequest(req.headers) || isApiTarget(requestTarget(req.url))) return await taskApi(req);
     const ctx: Ctx = {
       name: "Synapse",
       startMs: deps.clock.now(),

@@ -23,12 +23,21 @@ export function routeName(req: Request): string | null {
 /** The body stopped before its end: the client went away or the axon's front closed it (deadline). */
 export type BodyAborted = { ok: false; aborted: true };
 
-/** Reads at most `limit` bytes; one more is a 413, whatever content-length said. */
+/** Reads at most `limit` bytes as UTF-8 text; one more is a 413, whatever content-length said. */
 export async function readBody(
   req: Request,
   limit: number,
 ): Promise<{ ok: true; text: string } | BodyProblem | BodyAborted> {
-  if (!req.body) return { ok: true, text: "" };
+  const read = await readBodyBytes(req, limit);
+  return read.ok ? { ok: true, text: new TextDecoder().decode(read.bytes) } : read;
+}
+
+/** Reads at most `limit` raw bytes (what btauth/1 hashes); one more is a 413. */
+export async function readBodyBytes(
+  req: Request,
+  limit: number,
+): Promise<{ ok: true; bytes: Uint8Array } | BodyProblem | BodyAborted> {
+  if (!req.body) return { ok: true, bytes: new Uint8Array(0) };
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -47,7 +56,7 @@ export async function readBody(
     all.set(c, at);
     at += c.length;
   }
-  return { ok: true, text: new TextDecoder().decode(all) };
+  return { ok: true, bytes: all };
 }
 
 export function tooLarge(limit: number): BodyProblem {

@@ -7,7 +7,7 @@
  */
 import { UnavailableError } from "../../core/errors.ts";
 import { type Task, TaskRequest } from "../../core/task.ts";
-import type { AcceptResult, HotkeyFacts, Sender } from "../protocol.ts";
+import type { AcceptResult, HotkeyFacts, Sender, WithdrawResult } from "../protocol.ts";
 import {
   type CapacityReply,
   describeZodError,
@@ -32,6 +32,11 @@ export interface AxonServices {
   acceptTask(request: TaskRequest, sender: Sender): AcceptResult | Promise<AcceptResult>;
   taskStatus(taskId: string): Task | null | Promise<Task | null>;
   capacity(): CapacitySnapshot | Promise<CapacitySnapshot>;
+  /**
+   * A validator's cancel of its task (the task API's `POST /v1/tasks/{id}/cancel`; the synapses have
+   * none). Optional for axons built without a pipeline (tests, bench): the route then answers 503.
+   */
+  cancelTask?(taskId: string): WithdrawResult | Promise<WithdrawResult>;
 }
 
 /** Who sent the (verified) request: the hotkey and, for validator-only synapses, its metagraph facts. */

@@ -1,6 +1,7 @@
 /**
  * PipelineActor: owns a task's path between the actors — axon → queue (admit) → task center (dataset)
- * → queue (train) → upload → task center (result). Receives `accept` from the axon and the reports of
+ * → queue (train) → upload → task center (result). Receives `accept` and `withdraw` (a validator's
+ * cancel, routed to the actor holding the task: withdraw.ts) from the axon and the reports of
  * the queue and the task center actor; sends each task its next step as an ask (steps.ts) whose answer
  * comes back as a message. A step whose actor is restarting, full or slow is retried by a timer message
  * with backoff and never given up on. Its only write is the end of a failed upload. It starts by resuming
@@ -21,6 +22,7 @@ import {
 import { type ActorContext, type ActorRef, type Clock, realClock, spawn } from "../runtime/actor.ts";
 import { type Backoff, backoffDelay } from "../runtime/intensity.ts";
 import { perform, resultOf, type Step, type StepActors, type StepAnswer, stepFor, stepKey } from "./steps.ts";
+import { withdraw, type WithdrawContext, type Withdrawn, withdrawn } from "./withdraw.ts";
 
 const log = getLogger(["satori", "pipeline"]);
 
@@ -48,6 +50,7 @@ type State = {
 };
 
 type Private =
+  | Withdrawn
   | { type: "resume" }
   | { type: "admitted"; task: Task; answer: Answer<AdmitResult>; reply: (r: AcceptResult) => void }
   | { type: "due"; key: string }
@@ -79,6 +82,10 @@ async function handle(state: State, msg: Msg): Promise<void> {
       return accept(state, msg);
     case "admitted":
       return admitted(state, msg);
+    case "withdraw":
+      return await withdraw(withdrawContext(state), msg.taskId, msg.reply);
+    case "withdrawn":
+      return await withdrawn(withdrawContext(state), msg);
     case "report":
       return onReport(state, msg.report);
     case "resume":
@@ -142,6 +149,15 @@ function admitted(state: State, { task, answer, reply }: Extract<Private, { type
   });
   start(state, { kind: "prepareDataset", taskId });
   reply({ ok: true, taskId, position });
+}
+
+function withdrawContext(state: State): WithdrawContext {
+  return {
+    actors: state.deps,
+    store: state.deps.store,
+    tell: (msg) => void state.self.offer(msg),
+    settled: (task) => settled(state, task),
+  };
 }
 
 function onReport(state: State, report: TaskReport): void {

@@ -1,13 +1,17 @@
 /**
- * Where a task can run. The VRAM estimate is deliberately simple, per GPU (data parallel keeps a full
- * replica on each card):
- *   weights     = parameters × bytes per parameter (fp32: 4, bf16/fp16/auto: 2; image fp8: 1, nf4: 0.5)
- *   activations = tokens per step × billions of parameters × 0.5 MiB (÷ 8 with gradient checkpointing),
- *                 tokens per step = batch × max_seq_length (text) or batch × (resolution / 16)² (image)
- *   overhead    = 1 536 MiB (CUDA context, LoRA weights and optimizer state, allocator slack)
+ * Where a task can run. The VRAM estimate, per GPU (data parallel keeps a full replica on each card), is the
+ * trainer's own: the memory mode table trainer/modes.json, read through core/memory_modes.ts. The trainer
+ * runs a task in the fastest mode (quantized base, checkpointing) that fits the card it lands on, so a task
+ * needs a card that fits its most frugal allowed mode (with `speed.mode` "as_given": exactly its own):
+ *   weights     = parameters × bytes per parameter (the precision's; fp8 1, nf4 0.5625)
+ *   activations = tokens per micro-batch × billions of parameters × MiB per token per billion (table;
+ *                 less when checkpointed); tokens = batch × max_seq_length (text) or
+ *                 batch × ((resolution / 16)² + 512 T5 tokens) (image)
+ *   LoRA + overhead from the table; for images at least the text encoders' phase (5B, freed before the
+ *   transformer loads)
  * The parameter count comes from the model name ("Llama-3.1-8B" → 8, "SmolLM2-135M" → 0.135,
- * "Mixtral-8x7B" → 56); a name without a size counts as 7B for text and FLUX-sized (12B + 5B of
- * frozen encoders) for images. A task needing N GPUs waits for N idle devices that each fit it.
+ * "Mixtral-8x7B" → 56); a name without a size counts as the table's default (7B text, 12B FLUX).
+ * A task needing N GPUs waits for N idle devices that each fit it.
  *
  * Run time is estimated just as simply, and optimistically, since it only refuses what cannot finish:
  *   seconds = max_steps × tokens per optimizer step × FLOPs per token ÷ (peak FLOP/s × GPUs)
@@ -16,18 +20,26 @@
  *   peak FLOP/s = 1e15 per CUDA device (a current datacenter card's dense bf16), 2e12 on the CPU
  * A task bounded by epochs only has no estimate until its dataset is known; the GPU actor's
  * `miner.task_time_limit_s` still stops it. The quality check and evaluation are not counted.
+ *
+ * A base model not yet in the cache adds its download (`downloadEstimateS`): the bytes left over the
+ * rate seen so far, or, before the Hub has said its size, 2 bytes per parameter named in the model id
+ * (else 16 GB) at 50 MB/s.
  */
 import type { Task } from "../../core/task.ts";
 import type { TrainingSpec } from "../../core/training.ts";
 import { type Device, deviceKey, freeMemoryMb } from "../../core/device.ts";
+import { type CachedModel, isHubModel } from "../../core/model_cache.ts";
+import {
+  candidateModes,
+  estimateModeMib,
+  MODE_TABLE,
+  type Precision,
+  tokensOf,
+  type Workload,
+} from "../../core/memory_modes.ts";
 
 export type Need = { gpus: number; vramMb: number };
 
-const MIB_PER_TOKEN_PER_B = 0.5;
-const OVERHEAD_MB = 1_536;
-const DEFAULT_TEXT_B = 7;
-const DEFAULT_IMAGE_B = 12;
-const IMAGE_ENCODERS_B = 5;
 const PEAK_FLOPS = { cuda: 1e15, cpu: 2e12 } as const;
 
 /** Billions of parameters named in `model`, or null when the name gives no size. */
@@ -41,7 +53,7 @@ export function paramsBillionOf(model: string): number | null {
 }
 
 function paramsBOf(spec: TrainingSpec): number {
-  return paramsBillionOf(spec.base_model) ?? (spec.type === "text" ? DEFAULT_TEXT_B : DEFAULT_IMAGE_B);
+  return paramsBillionOf(spec.base_model) ?? MODE_TABLE.default_params_b[spec.type];
 }
 
 /** Tokens one forward pass sees: batch × sequence length (text) or batch × latent patches (image). */
@@ -51,21 +63,37 @@ function tokensPerStep(spec: TrainingSpec): number {
     : spec.hyperparameters.batch_size * (spec.hyperparameters.resolution / 16) ** 2;
 }
 
+/** The trainer's view of `spec` (trainer/modes.py `Workload`), sized from the model name. */
+export function workloadOf(spec: TrainingSpec): Workload {
+  const hp = spec.hyperparameters;
+  const precision: Precision = hp.precision === "fp32" ? "fp32" : hp.precision === "fp16" ? "fp16" : "bf16";
+  const image = spec.type === "image";
+  const tokens = image
+    ? tokensOf("image", hp.batch_size, spec.hyperparameters.resolution)
+    : tokensOf("text", hp.batch_size, spec.hyperparameters.max_seq_length);
+  return {
+    kind: spec.type,
+    paramsB: paramsBOf(spec),
+    tokens,
+    rank: hp.rank,
+    precision,
+    encodersB: image ? MODE_TABLE.image_encoders_b : 0,
+  };
+}
+
+/** MiB per GPU of the task's most frugal allowed memory mode: a card with that much free can take it. */
 export function estimateVramMb(spec: TrainingSpec): number {
   const hp = spec.hyperparameters;
-  const named = paramsBillionOf(spec.base_model);
-  const paramsB = paramsBOf(spec);
-  let bytes = hp.precision === "fp32" ? 4 : 2;
-  let frozenMb = 0;
-  const tokens = tokensPerStep(spec);
-  if (spec.type === "image") {
-    const q = spec.hyperparameters.quantization;
-    bytes = q === "fp8" ? 1 : q === "nf4" ? 0.5 : bytes;
-    frozenMb = named === null ? (IMAGE_ENCODERS_B * 1e9 * 2) / 2 ** 20 : 0;
-  }
-  const weightsMb = (paramsB * 1e9 * bytes) / 2 ** 20;
-  const activationsMb = tokens * paramsB * MIB_PER_TOKEN_PER_B / (hp.gradient_checkpointing ? 8 : 1);
-  return Math.ceil(weightsMb + frozenMb + activationsMb + OVERHEAD_MB);
+  const quantization = spec.type === "image" ? spec.hyperparameters.quantization : "none";
+  // A task recorded before `speed` existed has none: it runs in auto mode.
+  const asGiven = (hp.speed as typeof hp.speed | undefined)?.mode === "as_given";
+  const modes = candidateModes(spec.type, quantization, hp.gradient_checkpointing, asGiven);
+  const w = workloadOf(spec);
+  const own = { quantization, checkpointing: hp.gradient_checkpointing, weight_bytes: null } as const;
+  const mibs = modes.length
+    ? modes.map((m) => estimateModeMib(m, w))
+    : [estimateModeMib({ ...own, relative_step_time: 1, kinds: [spec.type], auto: true, needs: null }, w)];
+  return Math.ceil(Math.min(...mibs));
 }
 
 /**
@@ -80,6 +108,18 @@ export function estimateRunS(task: Task, devices: readonly Device[]): number | n
   const perToken = (hp.gradient_checkpointing ? 6 : 4) * paramsBOf(spec) * 1e9;
   const tokens = tokensPerStep(spec) * hp.gradient_accumulation;
   return (hp.max_steps * tokens * perToken) / (flops * task.request.gpus);
+}
+
+const ASSUMED_BYTES_PER_S = 50e6;
+const UNKNOWN_MODEL_BYTES = 16e9;
+
+/** Seconds until `model` is in the cache: 0 when cached or a local folder; see the model above. */
+export function downloadEstimateS(model: string, cached: CachedModel | undefined): number {
+  if (!isHubModel(model) || cached?.state === "cached") return 0;
+  const named = paramsBillionOf(model);
+  const total = cached?.totalBytes ?? (named === null ? UNKNOWN_MODEL_BYTES : named * 2e9);
+  const left = Math.max(0, total - (cached?.state === "downloading" ? cached.doneBytes : 0));
+  return left / (cached?.bytesPerS || ASSUMED_BYTES_PER_S);
 }
 
 export function needOf(task: Task): Need {

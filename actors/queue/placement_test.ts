@@ -2,7 +2,17 @@ import assert from "node:assert/strict";
 import { TrainingSpec } from "../../core/training.ts";
 import { discoverDevices } from "../gpu/devices.ts";
 import { CPU_DEVICE } from "../../core/device.ts";
-import { estimateRunS, estimateVramMb, paramsBillionOf, place, unplaceable } from "./placement.ts";
+import type { CachedModel } from "../../core/model_cache.ts";
+import {
+  downloadEstimateS,
+  estimateRunS,
+  estimateVramMb,
+  paramsBillionOf,
+  place,
+  unplaceable,
+  workloadOf,
+} from "./placement.ts";
+import { candidateModes, estimateModeMib } from "../../core/memory_modes.ts";
 import { textTask } from "../../tests/fixtures.ts";
 
 const fixture = (name: string) => Deno.readTextFileSync(new URL(`../gpu/testdata/${name}`, import.meta.url));
@@ -40,12 +50,32 @@ Deno.test("estimateVramMb() grows with the model and the batch, and shrinks with
   assert.ok(
     estimateVramMb(spec("Llama-3.1-8B", { batch_size: 8, gradient_checkpointing: true })) < big + 5_000,
   );
-  const flux = TrainingSpec.parse({
-    task_id: "t",
-    type: "image",
-    base_model: "black-forest-labs/FLUX.1-dev",
-  });
-  assert.ok(estimateVramMb(flux) > 40_000);
+});
+
+Deno.test("estimateVramMb() is the most frugal mode the trainer may pick (trainer/modes.json): FLUX.1-dev fits a 24 GB card only in auto mode", async () => {
+  const flux = (hp: Record<string, unknown> = {}) =>
+    TrainingSpec.parse({
+      task_id: "t",
+      type: "image",
+      base_model: "black-forest-labs/FLUX.1-dev",
+      hyperparameters: hp,
+    });
+  const { devices } = await withFakeNvidiaSmi(
+    fixture("nvidia-smi-1x4090.csv"),
+    () => discoverDevices(undefined, null),
+  );
+  const auto = estimateVramMb(flux());
+  const [fp8] = candidateModes("image", "fp8", true, true);
+  assert.equal(auto, Math.ceil(estimateModeMib(fp8, workloadOf(flux()))), "fp8 with checkpointing");
+  assert.ok(auto < 22 * 1024, `${auto}`);
+  assert.equal(unplaceable({ gpus: 1, vramMb: auto }, devices), null);
+  const asGiven = estimateVramMb(flux({ speed: { mode: "as_given" } }));
+  assert.ok(asGiven > 40_000, `bf16 without checkpointing: ${asGiven}`);
+  assert.match(unplaceable({ gpus: 1, vramMb: asGiven }, devices) ?? "", /needs 1 device with about/);
+  assert.ok(estimateVramMb(flux({ gradient_checkpointing: true, speed: { mode: "as_given" } })) < asGiven);
+  const recorded = flux();
+  delete (recorded.hyperparameters as Partial<typeof recorded.hyperparameters>).speed; // a task from before `speed`
+  assert.equal(estimateVramMb(recorded), auto);
 });
 
 Deno.test("place() picks the tightest idle cards that fit, skipping a busy one, from nvidia-smi on PATH", async () => {
@@ -110,4 +140,23 @@ Deno.test("estimateRunS() is steps × tokens × FLOPs per token over the device'
   assert.equal(estimateRunS(task({ max_steps: 1_000, batch_size: 2 }), [CPU_DEVICE]), 28_672);
   assert.ok(estimateRunS(task({ max_steps: 10, gradient_checkpointing: true }), [cuda])! > 0.28);
   assert.equal(estimateRunS(task({ max_steps: null, epochs: 3 }), [cuda]), null);
+});
+
+Deno.test("downloadEstimateS() is 0 when cached or local, bytes left over the rate while downloading", () => {
+  const entry = (over: Partial<CachedModel>): CachedModel => ({
+    model: "org/m",
+    state: "downloading",
+    doneBytes: 0,
+    totalBytes: null,
+    bytesPerS: null,
+    lastUsedMs: null,
+    message: null,
+    ...over,
+  });
+  assert.equal(downloadEstimateS("/models/tiny", undefined), 0);
+  assert.equal(downloadEstimateS("org/m", entry({ state: "cached" })), 0);
+  assert.equal(downloadEstimateS("org/m", entry({ totalBytes: 10e9, doneBytes: 4e9, bytesPerS: 100e6 })), 60);
+  // Size unknown yet: 2 bytes per parameter the name gives, at the assumed 50 MB/s.
+  assert.equal(downloadEstimateS("org/Llama-3.1-8B", undefined), 320);
+  assert.equal(downloadEstimateS("org/m", entry({ state: "evicted", totalBytes: 5e9, doneBytes: 0 })), 100);
 });

@@ -17,6 +17,8 @@ export type AdmissionPolicy = {
   limits: TrainingLimits;
   fairness: Fairness;
   taskTimeLimitS: number;
+  /** Seconds until a base model is cached (the CacheActor's view; placement.ts downloadEstimateS). */
+  downloadS?: (baseModel: string) => number;
 };
 
 /** The policy of a config: `admissionPolicyOf(cfg)` in the miner. */

@@ -134,6 +134,12 @@ async function cancel(state: QueueState, taskId: string, reason: string): Promis
   if (!task) {
     return { ok: false, reason: "not_found", message: `Cannot cancel task "${taskId}": no such task` };
   }
+  if (task.state === "dataset_validated") {
+    // On its way in: the next write is ours (enqueue), so the cancel is too; its slot frees now.
+    state.waiting.delete(taskId);
+    const failed = await store.updateTask(taskId, (t) => t.state === "dataset_validated" ? fail(t) : t);
+    if (failed.state === "failed") return { ok: true, task: failed, was: "validated" };
+  }
   const where = TERMINAL_STATES.has(task.state) || run ? "it has already finished" : `it is not queued`;
   return {
     ok: false,

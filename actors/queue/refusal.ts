@@ -9,7 +9,13 @@ import type { Task } from "../../core/task.ts";
 import type { AdmitResult } from "../protocol.ts";
 import { quotaRefusal } from "./fairness.ts";
 import { estimateRunS, needOf, unplaceable } from "./placement.ts";
-import { admissionPolicy, baseModelRefusal, formatSeconds, limitRefusal } from "./policy.ts";
+import {
+  type AdmissionPolicy,
+  admissionPolicy,
+  baseModelRefusal,
+  formatSeconds,
+  limitRefusal,
+} from "./policy.ts";
 import type { QueueState } from "./state.ts";
 
 export type Refusal = Extract<AdmitResult, { ok: false }>;
@@ -62,7 +68,7 @@ function refusalOf(
   const why = unplaceable(needOf(task), devices);
   if (why) return refuse("unplaceable", why);
   if (admitting) {
-    const long = tooLong(task, state, policy.taskTimeLimitS);
+    const long = tooLong(task, state, policy);
     if (long) return refuse("too_long", long);
   }
   if (!counts) return null;
@@ -75,15 +81,24 @@ function refusalOf(
   return quota ? refuse("validator_quota", quota) : null;
 }
 
-/** Why the task cannot finish in time, by its optimistic estimate (placement.ts), or null. */
-function tooLong(task: Task, state: QueueState, limitS: number): string | null {
+/**
+ * Why the task cannot finish in time, by its optimistic estimate (placement.ts), or null. A base model
+ * still to download counts against the deadline, not against the training limit.
+ */
+function tooLong(task: Task, state: QueueState, policy: AdmissionPolicy): string | null {
   const runS = estimateRunS(task, state.deps.devices);
   if (runS === null) return null;
+  const limitS = policy.taskTimeLimitS;
   const needs = `it would train for at least ${formatSeconds(runS)} (estimated from its steps and size)`;
   if (runS > limitS) {
     return `${needs}, longer than this miner's limit of ${formatSeconds(limitS)} (miner.task_time_limit_s)`;
   }
+  const downloadS = policy.downloadS?.(task.request.training.base_model) ?? 0;
   const deadline = task.request.deadline_ms;
   const leftS = deadline === null ? Infinity : (deadline - state.clock.now()) / 1000;
-  return runS > leftS ? `${needs}, past its deadline in ${formatSeconds(leftS)}` : null;
+  if (runS + downloadS <= leftS) return null;
+  const after = downloadS > 0
+    ? ` after its base model's download (about ${formatSeconds(downloadS)} left)`
+    : "";
+  return `${needs}${after}, past its deadline in ${formatSeconds(leftS)}`;
 }

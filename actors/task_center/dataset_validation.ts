@@ -6,7 +6,7 @@
  * failure (unreachable host, other errors) is tried again first.
  */
 import { type Task, TERMINAL_STATES, transition } from "../../core/task.ts";
-import type { PrepareDatasetResult } from "../protocol.ts";
+import type { CancelDatasetResult, PrepareDatasetResult } from "../protocol.ts";
 import { DatasetError } from "./dataset/limits.ts";
 import { loadManifest } from "../../core/manifest.ts";
 import { prepareDatasetDir } from "./dataset/prepare.ts";
@@ -38,6 +38,38 @@ export async function startPrepare(state: TaskCenterState, taskId: string): Prom
   }
   await resumeJob(state, task);
   return { ok: true, started: true };
+}
+
+/**
+ * The validator cancelled the task: while it is still ours (`received`, `dataset_submitted`) it fails
+ * with reason "cancelled" and its job goes, so answers of a fetch or poll in flight find no job and are
+ * dropped (a download in flight runs to its end, within the dataset limits, and is discarded). Past
+ * that, it is `moved`: a validated task is the queue's to cancel.
+ */
+export async function cancelJob(state: TaskCenterState, taskId: string): Promise<CancelDatasetResult> {
+  const job = state.jobs.get(taskId);
+  if (job) {
+    state.clock.clearTimeout(job.timer);
+    state.jobs.delete(taskId);
+  }
+  const task = await state.deps.store.getTask(taskId);
+  if (task === null) {
+    return { ok: false, reason: "not_found", message: `Cannot cancel: no task "${taskId}"` };
+  }
+  const ours = (t: Task) => t.state === "received" || t.state === "dataset_submitted";
+  const now = state.clock.now();
+  const after = ours(task)
+    ? await state.deps.store.updateTask(
+      taskId,
+      (t) => ours(t) ? transition(t, { type: "fail", reason: "cancelled" }, now) : t,
+    )
+    : task;
+  if (after.state === "failed" && ours(task)) {
+    log.info("Task {taskId} cancelled by its validator while {state}", { taskId, state: task.state });
+    return { ok: true, task: after };
+  }
+  const message = `Cannot cancel the dataset of task "${taskId}": it is ${after.state}`;
+  return { ok: false, reason: "moved", message, state: after.state };
 }
 
 /** Starts (or, after a restart, resumes) the job for a `received` or `dataset_submitted` task. */
@@ -175,6 +207,7 @@ function poll(state: TaskCenterState, job: DatasetJob, hintMs: number | null): P
 /** No usable answer (network, 429, 5xx): back off, doubling per failure, Retry-After honoured. */
 function retry(state: TaskCenterState, job: DatasetJob, retryAfterMs: number | null): Promise<void> {
   const minMs = state.deps.taskCenter.poll_interval_s * 1000;
+  state.deps.onRetry?.("dataset");
   return waitOrTimeout(state, job, delayMs(state, job.attempt++, minMs, retryAfterMs));
 }
 

@@ -101,6 +101,7 @@ export async function onResultAnswered(
       state.deps.taskCenter.poll_interval_s * 1000,
       res.kind === "http" ? res.retryAfterMs : null,
     );
+    state.deps.onRetry?.("result");
     log.warn("Result of {taskId} not delivered, retrying in {ms} ms: {error}", {
       taskId: msg.taskId,
       ms,

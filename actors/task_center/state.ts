@@ -36,6 +36,8 @@ export interface TaskCenterDeps {
   limits?: Partial<UnpackLimits>;
   /** Told each outcome as it lands (validated, failed, delivered); must not throw. */
   report?: (report: TaskReport) => void;
+  /** Told each task center call that is tried again (for /metrics); must not throw. */
+  onRetry?: (call: "dataset" | "result") => void;
 }
 
 export type DatasetPhase = "fetching" | "submitting" | "polling";

@@ -1,6 +1,7 @@
 /**
  * TaskCenterActor: owns the miner's side of the task center. Receives `prepareDataset` (fetch, unpack,
- * manifest, submit, poll the validation) and `deliverResult` (outbox, then send until acknowledged),
+ * manifest, submit, poll the validation), `cancelDataset` (a validator's cancel before validation) and
+ * `deliverResult` (outbox, then send until acknowledged),
  * plus its own timer ticks and HTTP answers. Tells `deps.report` each outcome. On start it resumes
  * what a crash interrupted: datasets still awaiting validation and every result left in the outbox.
  */
@@ -9,6 +10,7 @@ import type { TaskCenterMsg } from "../protocol.ts";
 import { type ActorContext, type ActorRef, realClock, spawn } from "../runtime/actor.ts";
 import { DEFAULT_LIMITS } from "./dataset/limits.ts";
 import {
+  cancelJob,
   onDatasetAnswered,
   onDatasetDue,
   onPrepared,
@@ -65,6 +67,8 @@ async function handle(state: TaskCenterState, msg: Msg): Promise<void> {
       return msg.reply(await startPrepare(state, msg.taskId));
     case "deliverResult":
       return msg.reply(await acceptResult(state, msg.taskId, msg.result));
+    case "cancelDataset":
+      return msg.reply(await cancelJob(state, msg.taskId));
     case "recover":
       return await recover(state);
     case "prepared":

@@ -1,4 +1,4 @@
-"""Satori (Bittensor subnet 119) synapses, as `bittensor.Synapse` subclasses for validators.
+"""Satori (Bittensor subnet 119) synapses, as `bittensor.Synapse` subclasses for validators on 10.x.
 
 The miner's axon (TypeScript, actors/axon/synapses.ts) serves these routes. Field names, JSON types,
 defaults and `required_hash_fields` here must match that file: protocol/schema/synapses.schema.json
@@ -18,7 +18,14 @@ from typing import Any, ClassVar
 import bittensor as bt
 from pydantic import BaseModel, Field, field_validator
 
+from ._sdk import HAS_SYNAPSE, SDK_VERSION
 from .task import TASK_REQUEST, ImageTaskRequest, TextTaskRequest
+
+if not HAS_SYNAPSE:
+    raise ImportError(
+        f"satori_protocol.synapses needs bittensor 10.x: bittensor {SDK_VERSION} has no Synapse. "
+        "Use satori_protocol.MinerClient, which calls the miner's btauth/1 task API"
+    )
 
 __all__ = ["SYNAPSES", "Capacity", "Ping", "TaskStatus", "TrainingTask"]
 

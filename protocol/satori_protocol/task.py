@@ -115,6 +115,28 @@ DatasetSource = Annotated[HfDataset | UrlDataset, Field(discriminator="kind")]
 # --- Hyperparameters (core/training.ts) ------------------------------------------------------------
 
 
+class Speed(_Model):
+    """How fast the miner trains, never what it learns; the defaults suit every task."""
+
+    mode: Literal["auto", "as_given"] = Field(
+        default="auto",
+        description="auto: fastest memory mode that fits the card; as_given: exactly quantization/checkpointing.",
+    )
+    compile: Literal["auto", "on", "off"] = Field(
+        default="auto", description="torch.compile; auto: long CUDA runs only."
+    )
+    attention: Literal["auto", "sdpa", "flash"] = "auto"
+    padding_free: bool = Field(
+        default=True, description="Text: no padding, each sample attends to itself."
+    )
+    merge_micro_batches: bool = Field(
+        default=True,
+        description="Image: several images per forward when memory allows.",
+    )
+    fused_optimizer: bool = True
+    tf32: bool = True
+
+
 class _Hyperparameters(_Model):
     """Shared by text and image LoRA. Either `max_steps` or `epochs` bounds training."""
 
@@ -150,6 +172,7 @@ class _Hyperparameters(_Model):
     max_grad_norm: float = Field(
         default=1, ge=0, description="Clip the gradient norm per step (0: no clipping)."
     )
+    speed: Speed = Field(default_factory=Speed)
 
 
 class TextHyperparameters(_Hyperparameters):

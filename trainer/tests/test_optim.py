@@ -34,7 +34,14 @@ def test_build_optimizer_takes_weight_decay_and_betas_from_the_spec() -> None:
         "betas": [0.8, 0.95],
         "eps": group["eps"],
         "max_grad_norm": 1,
+        "fused": False,
     }
+
+
+def test_build_optimizer_fuses_adamw_only_when_asked() -> None:
+    hp = TextHyperparameters()
+    assert build_optimizer(params_with_grad(1.0), hp, fused=True).param_groups[0]["fused"] is True
+    assert not build_optimizer(params_with_grad(1.0), hp).param_groups[0].get("fused")
 
 
 def test_build_optimizer_defaults_when_the_spec_leaves_them_out() -> None:
