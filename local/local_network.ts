@@ -209,14 +209,11 @@ export function tinyTaskRequest(
   dataset: { url: string; sha256: string },
 ): TaskRequest {
   const source = { kind: "url" as const, url: dataset.url, sha256: dataset.sha256, max_bytes: 50_000_000 };
+  const common = { id, priority: 0, deadline_ms: null, gpus: 1, dataset: source };
   if (kind === "text") {
     return TaskRequest.parse({
-      id,
+      ...common,
       type: "text",
-      priority: 0,
-      deadline_ms: null,
-      gpus: 1,
-      dataset: source,
       training: {
         base_model: model,
         hyperparameters: {
@@ -231,12 +228,8 @@ export function tinyTaskRequest(
     });
   }
   return TaskRequest.parse({
-    id,
+    ...common,
     type: "image",
-    priority: 0,
-    deadline_ms: null,
-    gpus: 1,
-    dataset: source,
     training: {
       base_model: model,
       hyperparameters: {

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { CPU_DEVICE, type Device } from "../../core/device.ts";
+import { queryGpus } from "../../core/nvidia_smi.ts";
 
 export const QUERY = "index,uuid,name,memory.total,memory.used,utilization.gpu";
 
@@ -57,30 +58,14 @@ export async function discoverDevices(
   configured: number[] | null,
   nvidiaSmi = "nvidia-smi",
 ): Promise<Discovery> {
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command(nvidiaSmi, {
-      args: [`--query-gpu=${QUERY}`, "--format=csv,noheader,nounits"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      return {
-        devices: [CPU_DEVICE],
-        note: "No GPU found (nvidia-smi is not installed): training runs on the CPU",
-      };
-    }
-    throw e;
+  const out = await queryGpus(nvidiaSmi, QUERY);
+  if (!out.ok) {
+    const why = out.kind === "exited"
+      ? `nvidia-smi exited ${out.code}: "${out.stderr}"`
+      : "nvidia-smi is not installed";
+    return { devices: [CPU_DEVICE], note: `No GPU found (${why}): training runs on the CPU` };
   }
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
-    return {
-      devices: [CPU_DEVICE],
-      note: `No GPU found (nvidia-smi exited ${out.code}: "${err}"): training runs on the CPU`,
-    };
-  }
-  const chosen = selectDevices(parseNvidiaSmi(new TextDecoder().decode(out.stdout)), cudaVisible, configured);
+  const chosen = selectDevices(parseNvidiaSmi(out.csv), cudaVisible, configured);
   if (chosen.length === 0) {
     return {
       devices: [CPU_DEVICE],

@@ -3,6 +3,8 @@
  * child process every few seconds, never per scrape). Parsing is pure; a field a card does not report
  * ("[N/A]", "[Not Supported]") is null rather than a refusal of the card.
  */
+import { queryGpus } from "../../core/nvidia_smi.ts";
+
 export const GPU_QUERY =
   "index,uuid,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw";
 
@@ -53,24 +55,14 @@ export function parseGpuQuery(csv: string): GpuSample[] {
 
 /** Runs `command` (nvidia-smi from PATH by default) once; a missing or failing tool is a note. */
 export async function pollGpus(command = "nvidia-smi", timeoutMs = 5_000): Promise<GpuPoll> {
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command(command, {
-      args: [`--query-gpu=${GPU_QUERY}`, "--format=csv,noheader,nounits"],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(timeoutMs),
-    }).output();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { ok: false, note: "nvidia-smi is not installed" };
-    return { ok: false, note: `nvidia-smi failed: ${(e as Error).message}` };
-  }
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
-    return { ok: false, note: `nvidia-smi exited ${out.code}: ${err.slice(0, 200)}` };
+  const out = await queryGpus(command, GPU_QUERY, timeoutMs);
+  if (!out.ok) {
+    if (out.kind === "missing") return { ok: false, note: "nvidia-smi is not installed" };
+    if (out.kind === "failed") return { ok: false, note: `nvidia-smi failed: ${out.error.message}` };
+    return { ok: false, note: `nvidia-smi exited ${out.code}: ${out.stderr.slice(0, 200)}` };
   }
   try {
-    return { ok: true, gpus: parseGpuQuery(new TextDecoder().decode(out.stdout)) };
+    return { ok: true, gpus: parseGpuQuery(out.csv) };
   } catch (e) {
     return { ok: false, note: (e as Error).message };
   }
