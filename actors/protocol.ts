@@ -188,6 +188,11 @@ export type TrainJob = {
   manifestFile: string | null;
   /** Continue from the newest checkpoint in the task's work dir (a retry or a recovery). */
   resume: boolean;
+  /**
+   * Which run of the task this is: 1 for the first, one more for each `training` entry in its history.
+   * A Ray job's submission id is made of it, so the same run is never submitted twice.
+   */
+  run: number;
   devices: Device[];
 };
 
@@ -204,10 +209,13 @@ export type TrainStart = { ok: true } | { ok: false; reason: "busy"; message: st
 
 export type GpuCancelResult = { ok: true } | { ok: false; reason: "not_running"; message: string };
 
-/** A (re)started queue takes over the reports of a GpuActor's run and of any `ended` it missed. */
+/**
+ * A (re)started queue takes over the reports of a GpuActor's runs and of any `ended` it missed. A
+ * local GpuActor has at most one of each; the Ray backend answers for every job it follows.
+ */
 export type GpuAdoption = {
-  running: { taskId: string; devices: Device[] } | null;
-  unreported: GpuReport | null;
+  running: { taskId: string; devices: Device[] }[];
+  unreported: GpuReport[];
 };
 
 export type GpuMsg =

@@ -161,6 +161,26 @@ export const ConfigSchema = z.strictObject({
       .nullable().default(null),
     gpu_poll_s: posNumber().default(5),
   }),
+  /** Where training runs: this machine's GPUs, or a Ray cluster the operator owns (actors/ray/). */
+  cluster: section({
+    backend: oneOf(["local", "ray"]).default("local"),
+    ray: section({
+      address: url(["http", "https"], "http://10.0.0.1:8265").default("http://127.0.0.1:8265"),
+      token: text("a token string or null").nullable().default(null),
+      python: text().default("python3"),
+      work_dir: text().default("/var/tmp/satori-ray"),
+      stop_wait_s: posInt().default(120),
+      poll_interval_s: posNumber().default(2),
+      start_timeout_s: posNumber().default(600),
+      gpu_memory_mb: posInt().default(81_920),
+      files: section({
+        listen: ipAddress().default("127.0.0.1"),
+        port: intIn(1, 65535, "an integer from 1 to 65535").default(8003),
+        url: url(["http", "https"], "http://10.0.0.1:8003").nullable().default(null),
+        max_file_bytes: posInt().default(8 * 1024 ** 3),
+      }),
+    }),
+  }),
 });
 
 /** What the file holds, after defaults. */
@@ -217,6 +237,12 @@ export function parseConfig(text: string, file: string | null, env: Env): MinerC
     throw new ConfigErrors(errors);
   }
   const cfg = applyEnv(result.data, file, env);
+  if (cfg.cluster.backend === "ray" && cfg.cluster.ray.token === null) {
+    const { line, col } = lines.linePos(locate(doc, ["cluster", "backend"]) ?? 0);
+    const what = "a Ray auth token in cluster.ray.token or RAY_AUTH_TOKEN: the Jobs API runs any " +
+      'command it is sent, so the miner never talks to a cluster without one (got backend "ray" and no token)';
+    throw new ConfigErrors([new ConfigError(name, line, col, "cluster.ray.token", `expected ${what}`)]);
+  }
   const insecure = statusTokenProblem(cfg);
   if (insecure) {
     const { line, col } = lines.linePos(locate(doc, ["status", "host"]) ?? 0);
@@ -262,6 +288,7 @@ export function formatEffectiveConfig(cfg: MinerConfig): string {
     ...file,
     huggingface: { ...file.huggingface, token: file.huggingface.token && "***" },
     status: { ...file.status, token: file.status.token && "***" },
+    cluster: { ...file.cluster, ray: { ...file.cluster.ray, token: file.cluster.ray.token && "***" } },
   };
   const devices = runtime.visibleDevices === null
     ? "unset"
@@ -275,8 +302,10 @@ function applyEnv(data: FileConfig, file: string | null, env: Env): MinerConfig 
   const token = nonEmpty(env.HF_TOKEN) ?? nonEmpty(env.HUGGINGFACE_TOKEN) ?? data.huggingface.token;
   const walletPath = expandHome(nonEmpty(env.BT_WALLET_PATH) ?? data.wallet.path, env);
   const statusToken = nonEmpty(env.SATORI_STATUS_TOKEN) ?? data.status.token;
+  const rayToken = nonEmpty(env.RAY_AUTH_TOKEN) ?? data.cluster.ray.token;
   return {
     ...data,
+    cluster: { ...data.cluster, ray: { ...data.cluster.ray, token: rayToken } },
     status: { ...data.status, token: statusToken },
     wallet: {
       ...data.wallet,

@@ -294,3 +294,18 @@ Deno.test("parseConfig() keeps the status server on loopback unless a token is s
     "config.yml:2:3 status.token: expected a token of at least 16 characters or null, got a string (hidden)",
   ]);
 });
+
+Deno.test("parseConfig() refuses backend ray without a token, at cluster.backend's line", () => {
+  const text = "cluster:\n  backend: ray\n";
+  const [message] = problems(text);
+  assert.match(message, /^config\.yml:2:3 cluster\.ray\.token: expected a Ray auth token/);
+});
+
+Deno.test("parseConfig() takes the Ray token from RAY_AUTH_TOKEN over the file, and masks it", () => {
+  const text = "cluster:\n  backend: ray\n  ray:\n    token: from-the-file-0123\n";
+  const cfg = parseConfig(text, "config.yml", { ...HOME, RAY_AUTH_TOKEN: "from-the-env-4567" });
+  assert.equal(cfg.cluster.ray.token, "from-the-env-4567");
+  const shown = formatEffectiveConfig(cfg);
+  assert.ok(!shown.includes("from-the-env-4567") && !shown.includes("from-the-file-0123"));
+  assert.match(shown, /token: "\*\*\*"/);
+});

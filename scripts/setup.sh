@@ -23,6 +23,7 @@ ensure_venv .venv trainer/requirements.txt
 if [ "${1:-}" = "--test" ]; then
   ensure_venv .venv-bt tests/requirements-bt.txt
   ensure_venv .venv-bt11 tests/requirements-bt11.txt
+  ensure_venv .venv-ray tests/requirements-ray.txt
 fi
 
 # System packages the tests drive as real parts, pinned to Debian 12's versions where the archive still

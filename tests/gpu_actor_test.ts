@@ -13,7 +13,7 @@ const FAKE_PYTHON = new URL("./gpu_fake_python.sh", import.meta.url).pathname;
 
 function job(taskId: string, model: string, devices: Device[] = [CPU_DEVICE]): TrainJob {
   const spec = TrainingSpec.parse({ task_id: taskId, type: "text", base_model: model });
-  return { taskId, spec, datasetDir: "/nonexistent", manifestFile: null, resume: false, devices };
+  return { taskId, spec, datasetDir: "/nonexistent", manifestFile: null, resume: false, run: 1, devices };
 }
 
 async function gpuWithReports(over: { timeLimitMs?: number } = {}) {

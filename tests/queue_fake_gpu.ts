@@ -62,8 +62,8 @@ export function startFakeGpu(
           case "adopt":
             if (run) run.report = msg.report;
             return msg.reply({
-              running: run ? { taskId: run.job.taskId, devices: run.job.devices } : null,
-              unreported: null,
+              running: run ? [{ taskId: run.job.taskId, devices: run.job.devices }] : [],
+              unreported: [],
             });
         }
       },

@@ -159,8 +159,8 @@ async function cancel(state: State, taskId: string): Promise<GpuCancelResult> {
 
 function adoptReports(state: State, report: GpuReporter): GpuAdoption {
   if (state.run) state.run.report = report;
-  const running = state.run ? { taskId: state.run.job.taskId, devices: state.run.job.devices } : null;
-  const adoption = { running, unreported: state.unreported };
+  const running = state.run ? [{ taskId: state.run.job.taskId, devices: state.run.job.devices }] : [];
+  const adoption = { running, unreported: state.unreported ? [state.unreported] : [] };
   state.unreported = null;
   return adoption;
 }

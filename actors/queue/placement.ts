@@ -27,7 +27,7 @@
  */
 import type { Task } from "../../core/task.ts";
 import type { TrainingSpec } from "../../core/training.ts";
-import { type Device, deviceKey, freeMemoryMb } from "../../core/device.ts";
+import { type Device, deviceKey, freeMemoryMb, hostOf } from "../../core/device.ts";
 import { type CachedModel, isHubModel } from "../../core/model_cache.ts";
 import {
   candidateModes,
@@ -134,20 +134,32 @@ function trainingSpecLike(task: Task): TrainingSpec {
 
 /**
  * Best fit: of the idle devices with enough free memory, the `need.gpus` tightest ones (ties by
- * index), leaving the big cards to the big tasks. Null when too few fit now.
+ * index), leaving the big cards to the big tasks. The cards of one run share a host (a Ray node: one
+ * LoRA does not span machines); of the hosts that can take it, the one left with the least. Null
+ * when too few fit now.
  */
 export function place(need: Need, idle: readonly Device[]): Device[] | null {
-  const fits = idle.filter((d) => freeMemoryMb(d) >= need.vramMb);
-  if (fits.length < need.gpus) return null;
-  return fits.sort((a, b) => freeMemoryMb(a) - freeMemoryMb(b) || a.index - b.index).slice(0, need.gpus);
+  const hosts = [...byHost(idle.filter((d) => freeMemoryMb(d) >= need.vramMb)).values()]
+    .filter((fits) => fits.length >= need.gpus);
+  if (hosts.length === 0) return null;
+  const tightest = hosts.reduce((a, b) => (b.length < a.length ? b : a));
+  return tightest.sort((a, b) => freeMemoryMb(a) - freeMemoryMb(b) || a.index - b.index).slice(0, need.gpus);
+}
+
+function byHost(devices: readonly Device[]): Map<string, Device[]> {
+  const hosts = new Map<string, Device[]>();
+  for (const d of devices) hosts.set(hostOf(d), [...(hosts.get(hostOf(d)) ?? []), d]);
+  return hosts;
 }
 
 /** Why `need` can never run on `all` (judged by total memory, since busy cards free up), or null. */
 export function unplaceable(need: Need, all: readonly Device[]): string | null {
   const total = (d: Device) => (d.kind === "cuda" ? d.memoryTotalMb : Number.POSITIVE_INFINITY);
   const big = all.filter((d) => total(d) >= need.vramMb);
-  if (big.length >= need.gpus) return null;
-  const what = need.gpus === 1 ? "1 device" : `${need.gpus} devices`;
-  return `it needs ${what} with about ${need.vramMb} MiB each; this miner has ${big.length} such ` +
-    `(${all.map(deviceKey).join(", ")})`;
+  const most = Math.max(0, ...[...byHost(big).values()].map((ds) => ds.length));
+  if (most >= need.gpus) return null;
+  const where = byHost(all).size > 1 ? " on one machine" : "";
+  const what = need.gpus === 1 ? "1 device" : `${need.gpus} devices${where}`;
+  return `it needs ${what} with about ${need.vramMb} MiB each; this miner has ${most} such ` +
+    `(${all.map(deviceKey).join(", ") || "no devices"})`;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { TrainingSpec } from "../../core/training.ts";
 import { discoverDevices } from "../gpu/devices.ts";
-import { CPU_DEVICE } from "../../core/device.ts";
+import { CPU_DEVICE, deviceKey } from "../../core/device.ts";
 import type { CachedModel } from "../../core/model_cache.ts";
 import {
   downloadEstimateS,
@@ -159,4 +159,37 @@ Deno.test("downloadEstimateS() is 0 when cached or local, bytes left over the ra
   // Size unknown yet: 2 bytes per parameter the name gives, at the assumed 50 MB/s.
   assert.equal(downloadEstimateS("org/Llama-3.1-8B", undefined), 320);
   assert.equal(downloadEstimateS("org/m", entry({ state: "evicted", totalBytes: 5e9, doneBytes: 0 })), 100);
+});
+
+const rayCard = (host: string, index: number, memoryTotalMb = 81_920) => ({
+  kind: "cuda" as const,
+  index,
+  uuid: `${host}:${index}`,
+  name: `GPU ${index} on ${host}`,
+  memoryTotalMb,
+  memoryUsedMb: 0,
+  utilization: 0,
+  host,
+});
+
+Deno.test("place() takes the cards of one run from one host, never across machines", () => {
+  const idle = [rayCard("10.0.0.1", 0), rayCard("10.0.0.2", 0)];
+  assert.equal(place({ gpus: 2, vramMb: 1_000 }, idle), null);
+  const three = [...idle, rayCard("10.0.0.2", 1)];
+  assert.deepEqual(place({ gpus: 2, vramMb: 1_000 }, three)?.map(deviceKey), [
+    "10.0.0.2/cuda:0",
+    "10.0.0.2/cuda:1",
+  ]);
+});
+
+Deno.test("place() puts a one-card run on the host with the fewest free cards, leaving whole hosts free", () => {
+  const idle = [rayCard("10.0.0.1", 0), rayCard("10.0.0.1", 1), rayCard("10.0.0.2", 1)];
+  assert.deepEqual(place({ gpus: 1, vramMb: 1_000 }, idle)?.map(deviceKey), ["10.0.0.2/cuda:1"]);
+});
+
+Deno.test("unplaceable() counts cards per host: two one-card hosts cannot take a two-card task", () => {
+  const all = [rayCard("10.0.0.1", 0), rayCard("10.0.0.2", 0)];
+  assert.match(unplaceable({ gpus: 2, vramMb: 1_000 }, all) ?? "", /2 devices on one machine.*has 1 such/);
+  assert.equal(unplaceable({ gpus: 1, vramMb: 1_000 }, all), null);
+  assert.match(unplaceable({ gpus: 1, vramMb: 1_000 }, []) ?? "", /has 0 such \(no devices\)/);
 });

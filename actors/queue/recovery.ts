@@ -20,7 +20,7 @@ import { compareEntries } from "./priority.ts";
 import type { QueueState } from "./runs.ts";
 import { PRE_QUEUE } from "./admission.ts";
 import { interrupted } from "./outcome.ts";
-import { DEFAULT_MAX_INTERRUPTIONS } from "./state.ts";
+import { DEFAULT_MAX_INTERRUPTIONS, devicesOf } from "./state.ts";
 
 const log = getLogger(["satori", "queue"]);
 
@@ -36,7 +36,7 @@ async function queueValidated(state: QueueState, ids: string[]): Promise<Stamped
 
 /** Fills `state` from the store; returns reports the GpuActors could not deliver to the old queue. */
 export async function recover(state: QueueState): Promise<GpuReport[]> {
-  const { store, devices, gpu } = state.deps;
+  const { store, gpu } = state.deps;
   const queued: Entry[] = [];
   const training: Task[] = [];
   const validated: string[] = [];
@@ -56,21 +56,20 @@ export async function recover(state: QueueState): Promise<GpuReport[]> {
   }
   const runningOn = new Map<string, { devices: Device[]; lead: ActorRef<GpuMsg> }>();
   const missed: GpuReport[] = [];
-  for (const d of devices) {
+  // One ask per actor: the Ray backend stands behind every device of the cluster.
+  const actors = new Map<ActorRef<GpuMsg>, string>();
+  for (const d of devicesOf(state.deps)) {
     const ref = gpu(d);
-    if (!ref) continue;
+    if (ref && !actors.has(ref)) actors.set(ref, deviceKey(d));
+  }
+  for (const [ref, key] of actors) {
     try {
       const adoption = await adopt(ref, state.reporter);
-      if (adoption.running) {
-        runningOn.set(adoption.running.taskId, { devices: adoption.running.devices, lead: ref });
-      }
-      if (adoption.unreported) missed.push(adoption.unreported);
-      state.watch(deviceKey(d), ref);
+      for (const r of adoption.running) runningOn.set(r.taskId, { devices: r.devices, lead: ref });
+      missed.push(...adoption.unreported);
+      state.watch(key, ref);
     } catch (e) {
-      log.warn("Cannot ask {device} what it runs: {message}", {
-        device: deviceKey(d),
-        message: (e as Error).message,
-      });
+      log.warn("Cannot ask {device} what it runs: {message}", { device: key, message: (e as Error).message });
     }
   }
   const now = state.clock.now();

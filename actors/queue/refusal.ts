@@ -16,7 +16,7 @@ import {
   formatSeconds,
   limitRefusal,
 } from "./policy.ts";
-import type { QueueState } from "./state.ts";
+import { devicesOf, type QueueState } from "./state.ts";
 
 export type Refusal = Extract<AdmitResult, { ok: false }>;
 /** What enqueue may answer: the checks that do not depend on the policy. */
@@ -47,7 +47,8 @@ function refusalOf(
   counts: boolean,
   admitting: boolean,
 ): Refusal | null {
-  const { devices, maxQueueSize } = state.deps;
+  const { maxQueueSize } = state.deps;
+  const devices = devicesOf(state.deps);
   const refuse = (reason: Refusal["reason"], why: string): Refusal => ({
     ok: false,
     reason,
@@ -86,7 +87,7 @@ function refusalOf(
  * still to download counts against the deadline, not against the training limit.
  */
 function tooLong(task: Task, state: QueueState, policy: AdmissionPolicy): string | null {
-  const runS = estimateRunS(task, state.deps.devices);
+  const runS = estimateRunS(task, devicesOf(state.deps));
   if (runS === null) return null;
   const limitS = policy.taskTimeLimitS;
   const needs = `it would train for at least ${formatSeconds(runS)} (estimated from its steps and size)`;

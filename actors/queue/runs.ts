@@ -12,7 +12,7 @@ import { train } from "../protocol.ts";
 import type { DoneEvent, TrainerOutcome } from "../../core/training.ts";
 import type { GpuMsg, GpuReport, TrainJob, TrainStart } from "../protocol.ts";
 import type { ActorRef } from "../runtime/actor.ts";
-import type { QueueState, Running } from "./state.ts";
+import { devicesOf, type QueueState, type Running } from "./state.ts";
 import { afterRun } from "./outcome.ts";
 import { place } from "./placement.ts";
 import { type Entry, entryOf, insertEntry } from "./priority.ts";
@@ -23,7 +23,7 @@ const log = getLogger(["satori", "queue"]);
 export type { Pending, QueueDeps, QueueState, Running, Trained } from "./state.ts";
 
 export function idleDevices(state: QueueState): Device[] {
-  return state.deps.devices.filter((d) => {
+  return devicesOf(state.deps).filter((d) => {
     if (state.busy.has(deviceKey(d))) return false;
     const status = state.deps.gpu(d)?.status;
     return status === "running" || status === "starting";
@@ -104,6 +104,7 @@ function launch(state: QueueState, entry: Entry, devices: Device[], task: Task):
     manifestFile: deps.manifestFile?.(task) ?? null,
     // Any earlier run may have left a checkpoint; the trainer starts from 0 when there is none.
     resume: task.history.filter((h) => h.state === "training").length > 1,
+    run: task.history.filter((h) => h.state === "training").length,
     devices,
   };
   if (!lead) {
@@ -217,23 +218,23 @@ async function trained(state: QueueState, task: Task, done: DoneEvent): Promise<
   state.deps.onTrained?.({ task: after, done, outDir });
 }
 
-/** A GpuActor exited; a run it led that never reported its end is settled as a crash. */
+/** A GpuActor exited; every run it led that never reported its end is settled as a crash. */
 export async function onGpuDown(
   state: QueueState,
   key: string,
   gpu: ActorRef<GpuMsg>,
   error: unknown,
 ): Promise<void> {
-  const taskId = state.busy.get(key);
-  const run = taskId === undefined ? undefined : state.running.get(taskId);
-  if (!run || run.lead !== gpu) return;
   const why = error instanceof Error
     ? ((error.cause as Error | undefined)?.message ?? error.message)
     : String(error);
-  await finishRun(state, run.taskId, {
-    ok: false,
-    code: "crashed",
-    message: `GPU actor ${key} stopped: ${why}`,
-  });
-  await dispatch(state);
+  const led = [...state.running.values()].filter((run) => run.lead === gpu);
+  for (const run of led) {
+    await finishRun(state, run.taskId, {
+      ok: false,
+      code: "crashed",
+      message: `GPU actor ${key} stopped: ${why}`,
+    });
+  }
+  if (led.length) await dispatch(state);
 }

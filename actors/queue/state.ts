@@ -20,8 +20,11 @@ export const DEFAULT_MAX_INTERRUPTIONS = 20;
 
 export type QueueDeps = {
   store: Store;
-  /** Every device this miner may use, as discovered; placement reads their memory. */
-  devices: Device[];
+  /**
+   * Every device this miner may use, as discovered; placement reads their memory. A function when
+   * they change while the miner runs (a Ray cluster's nodes come and go): read at each dispatch.
+   */
+  devices: readonly Device[] | (() => readonly Device[]);
   /** The running GpuActor of a device, or undefined while it is down (e.g. `sup.child("gpu:cpu")`). */
   gpu: (device: Device) => ActorRef<GpuMsg> | undefined;
   /** `miner.max_queue_size`, `miner.max_attempts`, `miner.data_dir`. */
@@ -56,6 +59,11 @@ export type QueueDeps = {
   /** And the log. Default 10 000 ms. */
   progressLogMs?: number;
 };
+
+/** The devices as they are now. */
+export function devicesOf(deps: Pick<QueueDeps, "devices">): readonly Device[] {
+  return typeof deps.devices === "function" ? deps.devices() : deps.devices;
+}
 
 export type Running = {
   taskId: string;
