@@ -7,7 +7,7 @@ import { getLogger } from "@logtape/logtape";
 import type { MinerConfig } from "../core/config.ts";
 import { type Device, deviceKey } from "../core/device.ts";
 import type { ModelCacheSnapshot } from "../core/model_cache.ts";
-import { manifestPath, modelUsePath, storePath } from "../core/paths.ts";
+import { manifestPath, modelUsePath, rayKeyPath, storePath } from "../core/paths.ts";
 import { Store } from "../core/store.ts";
 import { claimPidFile } from "../core/status.ts";
 import type { Task } from "../core/task.ts";
@@ -44,6 +44,11 @@ import {
 import { downloadEstimateS } from "./queue/placement.ts";
 import { admissionPolicyOf } from "./queue/policy.ts";
 import { startQueueActor } from "./queue/queue_actor.ts";
+import { type JobFilesServer, startJobFilesServer } from "./ray/job_files_server.ts";
+import { loadOrCreateKey } from "./ray/job_tokens.ts";
+import { startRayActor } from "./ray/ray_actor.ts";
+import { rayClient } from "./ray/ray_client.ts";
+import { trainerPackage } from "./ray/trainer_package.ts";
 import type { ActorRef } from "./runtime/actor.ts";
 import { type ChildSpec, startSupervisor, type Supervisor } from "./runtime/supervisor.ts";
 import { startTaskCenterActor } from "./task_center/task_center_actor.ts";
@@ -60,8 +65,11 @@ export type MinerParts = {
   cfg: MinerConfig;
   store: Store;
   wallet: Wallet;
+  /** This machine's devices; with `cluster.backend: ray` the cluster's come from the RayActor. */
   devices: Device[];
   telemetry: Telemetry;
+  /** With `cluster.backend: ray`: the server nodes fetch datasets from and send adapters to. */
+  rayFiles?: JobFilesServer;
 };
 
 export type RunOptions = {
@@ -106,7 +114,9 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
     devices: devices.map((d) => d.name).join(", "),
   });
 
-  const parts: MinerParts = { cfg, store, wallet, devices, telemetry };
+  // The files server lives as long as the process, so a restarted RayActor's jobs keep their URLs.
+  await using rayFiles = cfg.cluster.backend === "ray" ? await startRayFiles(cfg) : undefined;
+  const parts: MinerParts = { cfg, store, wallet, devices, telemetry, rayFiles };
   let sup: Supervisor;
   try {
     sup = await startSupervisor(minerSpec(parts, () => sup, opts));
@@ -136,6 +146,19 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
   return 0;
 }
 
+/** The job files server on `cluster.ray.files`, signing with the key kept in the data dir. */
+export async function startRayFiles(cfg: MinerConfig): Promise<JobFilesServer> {
+  const { files } = cfg.cluster.ray;
+  return await startJobFilesServer({
+    dataDir: cfg.miner.data_dir,
+    key: await loadOrCreateKey(rayKeyPath(cfg.miner.data_dir)),
+    hostname: files.listen,
+    port: files.port,
+    publicUrl: files.url ?? undefined,
+    maxFileBytes: files.max_file_bytes,
+  });
+}
+
 async function capacity(
   queue: ActorRef<QueueMsg>,
   devices: readonly Device[],
@@ -158,7 +181,11 @@ export function minerSpec(
   sup: () => Supervisor,
   opts: Pick<RunOptions, "trainerEnv" | "onSettled"> = {},
 ) {
-  const { cfg, store, wallet, devices, telemetry } = parts;
+  const { cfg, store, wallet, telemetry } = parts;
+  const ray = cfg.cluster.backend === "ray";
+  // With Ray, the cluster's cards as the RayActor last saw them (one writer: its poll).
+  let rayDevices: Device[] = [];
+  const devices = () => (ray ? rayDevices : parts.devices);
   // Every trainer reads base models from the one cache the CacheActor fills.
   const trainerEnv = { HF_HUB_CACHE: cfg.training.cache_dir, ...opts.trainerEnv };
   // The CacheActor's latest snapshot: one writer, read by the queue's admission for download times.
@@ -167,7 +194,7 @@ export function minerSpec(
   const chain = child<ChainMsg>("chain");
   const pipeline = child<PipelineMsg>("pipeline");
   let gpus: Supervisor | undefined;
-  const gpuChildren: ChildSpec[] = devices.map((device) => ({
+  const gpuChildren: ChildSpec[] = (ray ? [] : parts.devices).map((device) => ({
     id: `gpu:${deviceKey(device)}`,
     shutdownMs: GPU_GRACE_MS + 10_000,
     start: () =>
@@ -193,22 +220,26 @@ export function minerSpec(
         id: "status",
         shutdownMs: 3_000,
         start: () =>
-          startStatusActor(statusDepsOf(cfg, { hotkey: wallet.hotkey.ss58, devices, telemetry }, {
-            queue: child<QueueMsg>("queue"),
-            chain,
-            axon: child<AxonMsg>("axon"),
-            restarts,
-          })),
+          startStatusActor(
+            statusDepsOf(cfg, { hotkey: wallet.hotkey.ss58, devices: parts.devices, telemetry }, {
+              queue: child<QueueMsg>("queue"),
+              chain,
+              axon: child<AxonMsg>("axon"),
+              restarts,
+            }),
+          ),
       }]
       : []),
     { id: "chain", shutdownMs: 5_000, start: () => startChainActor({ config: cfg, signer: wallet }) },
+    // Before the queue: its recovery adopts the jobs the RayActor found running.
+    ...(ray ? [rayChild(parts, trainerEnv, (d) => (rayDevices = d))] : []),
     {
       id: "queue",
       start: () =>
         startQueueActor({
           store,
           devices,
-          gpu: (d) => gpus?.child<ActorRef<GpuMsg>>(`gpu:${deviceKey(d)}`),
+          gpu: (d) => (ray ? child<GpuMsg>("ray")() : gpus?.child<ActorRef<GpuMsg>>(`gpu:${deviceKey(d)}`)),
           maxQueueSize: cfg.miner.max_queue_size,
           maxAttempts: cfg.miner.max_attempts,
           policy: {
@@ -222,7 +253,7 @@ export function minerSpec(
           onReport: telemetry.onGpuReport,
         }),
     },
-    {
+    ...(ray ? [] : [{
       id: "gpus",
       shutdownMs: GPU_GRACE_MS + 15_000,
       // Intensities multiply: a flapping GPU gets a small budget before the whole miner hears of it.
@@ -235,7 +266,7 @@ export function minerSpec(
           backoff: { minMs: 1_000, maxMs: 30_000, jitter: 0.2 },
           children: gpuChildren,
         }),
-    },
+    }]),
     {
       id: "cache",
       shutdownMs: 10_000,
@@ -305,7 +336,7 @@ export function minerSpec(
               capacity: () =>
                 capacity(
                   running(child<QueueMsg>("queue")(), "queue actor"),
-                  devices,
+                  devices(),
                   cfg.miner.max_queue_size,
                 ),
             }),
@@ -320,5 +351,41 @@ export function minerSpec(
     periodMs: 60_000, // a burst of 5, then at most one restart per 12 s
     backoff: { minMs: 200, maxMs: 10_000, jitter: 0.2 },
     children,
+  };
+}
+
+/** The Ray backend in place of the GPU actors (cluster.backend: ray). */
+function rayChild(
+  parts: MinerParts,
+  trainerEnv: Record<string, string>,
+  publish: (devices: Device[]) => void,
+): ChildSpec {
+  const { cfg, store, rayFiles } = parts;
+  const r = cfg.cluster.ray;
+  if (!rayFiles || r.token === null) {
+    throw new Error("cluster.backend is ray but its files server or token is missing");
+  }
+  // The node has its own model cache; what the local trainers share here means nothing there.
+  const { HF_HUB_CACHE: _, ...env } = trainerEnv;
+  return {
+    id: "ray",
+    shutdownMs: 15_000,
+    start: async () =>
+      await startRayActor({
+        client: rayClient({ address: r.address, token: r.token! }),
+        store,
+        dataDir: cfg.miner.data_dir,
+        trainerPackage: await trainerPackage(TRAINER_ROOT),
+        files: rayFiles,
+        python: r.python,
+        nodeWorkDir: r.work_dir,
+        stopWaitS: r.stop_wait_s,
+        gpuMemoryMb: r.gpu_memory_mb,
+        pollMs: r.poll_interval_s * 1000,
+        startTimeoutMs: r.start_timeout_s * 1000,
+        timeLimitMs: cfg.miner.task_time_limit_s * 1000,
+        env,
+        publish,
+      }),
   };
 }

@@ -19,6 +19,11 @@ export function pidFilePath(dataDir: string): string {
   return `${dataDir}/miner.pid`;
 }
 
+/** The key the job files server signs Ray nodes' URLs with (actors/ray/job_tokens.ts): kept across restarts. */
+export function rayKeyPath(dataDir: string): string {
+  return `${dataDir}/ray_files.key`;
+}
+
 export function storePath(dataDir: string): string {
   return `${dataDir}/state/miner.kv`;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A real two-node Ray cluster for the Ray tests, `deno task local --ray` and the benchmark: Ray 2.60 from
+# A real two-node Ray cluster (one logical GPU per node unless RAY_TEST_GPUS says more) for the Ray
+# tests, `deno task local --ray` and the benchmark: Ray 2.60 from
 # .venv-ray (tests/requirements-ray.txt), token auth, logical GPUs, inside a network namespace of its own
 # with only `lo` up, so nothing it starts listens beyond loopback (outside one, Ray hands its GCS the
 # host's address). Node "a" is the head at 127.0.0.1 (GCS 6379, dashboard and Jobs API 8265); node "b"
@@ -21,7 +22,7 @@ root=$PWD
 ns=${RAY_TEST_NETNS:-satori-ray}
 dir=${RAY_TEST_DIR:-$root/.ray-test}
 ray=$root/.venv-ray/bin/ray
-gpus=${RAY_TEST_GPUS:-2}
+gpus=${RAY_TEST_GPUS:-1}
 cpus=${RAY_TEST_CPUS:-2}
 
 in_ns() { ip netns exec "$ns" "$@"; }

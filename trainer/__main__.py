@@ -1,6 +1,7 @@
 """CLI: `python -m trainer run --task task.json --dataset DIR --out DIR [--resume] [--allow-remote-code]`,
 also under torchrun (data parallel, parallel.py); `python -m trainer tiny --kind text|image --out DIR`;
-`python -m trainer prefetch --cache-dir DIR --model ID ...` (cache.py); `python -m trainer envcheck` (envcheck.py).
+`python -m trainer prefetch --cache-dir DIR --model ID ...` (cache.py); `python -m trainer envcheck` (envcheck.py);
+`python -m trainer remote --fetch URL --put URL --work DIR --name NAME [--resume]` (remote.py: a Ray job's entrypoint).
 
 stdout carries only JSON-lines events (events.py); logs go to stderr. Exit status 0 only after `done`;
 any failure is one `error` event and status 1."""
@@ -14,12 +15,16 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cancel import Cancel
 from .config import ImageTrainingSpec, TextTrainingSpec, parse_spec
 from .errors import TrainerError
 from .events import claim_stdout, report_error
-from .parallel import SECONDARY, Parallel, pick_failure
+from .lifeline import watch_parent
+
+if TYPE_CHECKING:
+    from .parallel import Parallel
 
 log = logging.getLogger("trainer")
 
@@ -46,6 +51,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pre.add_argument("--chunk-bytes", type=int, default=1024 * 1024, help="bytes written at a time: a kill loses less")
     pre.add_argument("--plan", action="store_true", help="only say what would be fetched (prefetch_start events)")
     sub.add_parser("envcheck", help="report library versions and GPUs as JSON (for `main.ts doctor`)")
+    rem = sub.add_parser("remote", help="a Ray job's entrypoint: fetch task and dataset, run, return artifacts")
+    rem.add_argument("--fetch", required=True, help="base URL (ending in /) of task.json, manifest.json, dataset/")
+    rem.add_argument("--put", required=True, help="base URL (ending in /) that takes PUT out/<artifact path>")
+    rem.add_argument("--work", type=Path, required=True, help="this node's work folder; the task uses WORK/NAME/")
+    rem.add_argument("--name", required=True, help="the task's folder name, chosen by the miner")
+    rem.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in WORK/NAME/out")
+    rem.add_argument("--allow-remote-code", action="store_true", help="passed on to `run`")
     return parser.parse_args(argv)
 
 
@@ -87,6 +99,8 @@ def failure_of(err: BaseException) -> tuple[str, str]:
 
 def conclude(par: Parallel, failure: tuple[str, str] | None) -> int:
     """Exit status of this rank; rank 0 writes the one `error` event, preferring a peer's root cause."""
+    from .parallel import SECONDARY, pick_failure
+
     if failure is None:
         try:
             par.barrier()  # ranks > 0 wait here while rank 0 checks quality and writes the artifacts
@@ -103,14 +117,25 @@ def conclude(par: Parallel, failure: tuple[str, str] | None) -> int:
     return 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    par = Parallel.from_env()
+def setup_logging(tag: str) -> None:
     logging.basicConfig(
         stream=sys.stderr,
         level=os.environ.get("TRAINER_LOG_LEVEL", "INFO"),
-        format=f"%(asctime)s %(name)s{f' rank {par.rank}' if par.active else ''} %(levelname)s %(message)s",
+        format=f"%(asctime)s %(name)s{tag} %(levelname)s %(message)s",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command == "remote":  # before Parallel: the wrapper never imports torch
+        setup_logging("")
+        from .remote import remote_command
+
+        return remote_command(args.fetch, args.put, args.work, args.name, args.resume, args.allow_remote_code)
+    from .parallel import Parallel
+
+    par = Parallel.from_env()
+    setup_logging(f" rank {par.rank}" if par.active else "")
     if args.command == "tiny":
         from .tiny import tiny_command
 
@@ -126,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     claim_stdout(muted=not par.main)
     cancel = Cancel()
     cancel.install()
+    watch_parent()  # every rank: an orphan (the miner or a raylet killed -9) must not keep its GPU
     failure = None
     try:
         par.init()

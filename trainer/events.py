@@ -95,6 +95,15 @@ def _write(type_: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return event, True
 
 
+def forward_line(line: str) -> None:
+    """One line another trainer process wrote on its event stream, passed on unchanged (`python -m trainer
+    remote`). It bypasses the one-final-event rule: the wrapper may add its own `error` after a `done`."""
+    with _lock:
+        stream = _stream if _stream is not None else sys.stdout
+        stream.write(line if line.endswith("\n") else line + "\n")
+        stream.flush()
+
+
 def write_line(value: dict[str, Any]) -> None:
     """One non-event JSON line on stdout: the result of `python -m trainer tiny`."""
     stream = _stream if _stream is not None else sys.stdout

@@ -33,7 +33,9 @@ export const MAX_PATH_CHARS = 1_024;
  * literal and `%2e` dot segments, so what reaches here as `..` came percent-encoded inside a segment
  * (`a%2F..%2Fb`) and is refused like any other.
  */
-export function decodeRelativePath(rawPath: string): { ok: true; path: string } | { ok: false; problem: string } {
+export function decodeRelativePath(
+  rawPath: string,
+): { ok: true; path: string } | { ok: false; problem: string } {
   let path: string;
   try {
     path = rawPath.split("/").map(decodeURIComponent).join("/");

@@ -1,0 +1,199 @@
+/**
+ * The Ray backend against a real two-node cluster (one logical GPU per node): the real queue, the
+ * RayActor, the job files server and the real trainer on the tiny Llama. Run inside the cluster's
+ * namespace: scripts/ray_cluster.sh exec deno test -A tests/ray/ray_backend_test.ts
+ */
+import assert from "node:assert/strict";
+import { getConfig } from "@logtape/logtape";
+import { cancelTask, type GpuReport, train } from "../../actors/protocol.ts";
+import { startRayActor } from "../../actors/ray/ray_actor.ts";
+import { rayClient } from "../../actors/ray/ray_client.ts";
+import { submissionId } from "../../actors/ray/ray_jobs.ts";
+import { trainerPackage } from "../../actors/ray/trainer_package.ts";
+import { RayError } from "../../actors/ray/ray_client.ts";
+import { ROOT } from "../queue_tiny_text.ts";
+import { Store } from "../../core/store.ts";
+import { manifestPath, storePath } from "../../core/paths.ts";
+import { NODE_IP, rayAddress, rayToken } from "./cluster.ts";
+import { jobsLike, startRayMiner } from "./ray_harness.ts";
+
+const RUN = `t${Date.now().toString(36)}`;
+
+/** Every log record's rendered text while `fn` runs (the miner's logs must never carry the token). */
+async function captureLogs<T>(fn: (lines: string[]) => Promise<T>): Promise<T> {
+  const lines: string[] = [];
+  const { configure, reset } = await import("@logtape/logtape");
+  const before = getConfig();
+  await configure({
+    reset: true,
+    sinks: {
+      capture: (r) => lines.push(`${r.message.map(String).join("")} ${JSON.stringify(r.properties)}`),
+    },
+    loggers: [
+      { category: ["satori"], lowestLevel: "debug", sinks: ["capture"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
+    ],
+  });
+  try {
+    return await fn(lines);
+  } finally {
+    await reset();
+    if (before) await configure(before);
+  }
+}
+
+Deno.test("Ray backend runs two tasks on two nodes at once, keeps the third in its own queue, and streams events into the records", async () => {
+  await captureLogs(async (lines) => {
+    await using miner = await startRayMiner();
+    const token = rayToken();
+    const ids = [`${RUN}-a`, `${RUN}-b`, `${RUN}-c`];
+    for (const id of ids) await miner.submit(id, { maxSteps: 8 });
+    // Both nodes busy at once, and the third task queued here, with no job of it at Ray.
+    const deadline = Date.now() + 90_000;
+    let both = false;
+    while (!both && Date.now() < deadline) {
+      const training = await Promise.all(ids.slice(0, 2).map((id) => miner.store.getTask(id)));
+      both = training.every((t) => t?.state === "training");
+      if (!both) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(both, "the first two tasks train at once");
+    assert.equal((await miner.store.getTask(ids[2]))?.state, "queued");
+    assert.deepEqual(await jobsLike(`satori-${ids[2]}`), [], "the third task is not PENDING at Ray");
+    const jobs = await Promise.all(ids.slice(0, 2).map((id) => miner.client.job(submissionId(id, 1))));
+    const nodes = await miner.client.nodes();
+    const ipOf = (nodeId: string | null) => nodes.find((n) => n.nodeId === nodeId)?.ip;
+    assert.deepEqual(jobs.map((j) => ipOf(j?.driverNodeId ?? null)).sort(), [NODE_IP.a, NODE_IP.b]);
+
+    const done = await Promise.all(ids.map((id) => miner.waitState(id, ["uploading", "failed"], 180_000)));
+    for (const t of done) {
+      assert.equal(t.state, "uploading", `${t.request.id}: ${t.state === "failed" ? t.reason : ""}`);
+      assert.deepEqual(t.progress && { step: t.progress.step, total: t.progress.total }, {
+        step: 8,
+        total: 8,
+      });
+      assert.ok(t.trained?.done.quality.passed);
+    }
+    // Events came through the job logs, in the trainer's order.
+    const kinds = (id: string) =>
+      miner.reports.filter((r): r is Extract<GpuReport, { kind: "event" }> =>
+        r.kind === "event" && r.taskId === id
+      )
+        .map((r) => r.event.type);
+    for (const id of ids) {
+      const seen = kinds(id);
+      assert.equal(seen[0], "started", id);
+      assert.ok(seen.includes("progress") && seen.includes("checkpoint"), `${id}: ${seen.join(",")}`);
+      assert.equal(seen.at(-1), "done", id);
+    }
+    // The adapter came back byte for byte to where the upload actor reads it.
+    for (const t of done) {
+      for (const a of t.trained!.done.artifacts) await Deno.stat(`${t.trained!.out_dir}/${a.path}`);
+    }
+    // The token is in no log line and in no job's details.
+    assert.ok(lines.length > 10);
+    assert.ok(!lines.some((l) => l.includes(token)), "a log line holds the Ray token");
+    const details = await (await fetch(`${rayAddress()}/api/jobs/${submissionId(ids[0], 1)}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    })).text();
+    assert.ok(!details.includes(token), "the job's details hold the Ray token");
+  });
+});
+
+Deno.test("Ray backend cancels a running task: the trainer checkpoints, the job ends STOPPED, the task is cancelled", async () => {
+  await using miner = await startRayMiner();
+  const id = `${RUN}-cancel`;
+  await miner.submit(id, { maxSteps: 20_000, checkpointEvery: 0 });
+  await waitFor(() =>
+    miner.reports.some((r) => r.kind === "event" && r.taskId === id && r.event.type === "progress")
+  );
+  const cancelled = await cancelTask(miner.queue(), id);
+  assert.ok(cancelled.ok);
+  const task = await miner.waitState(id, ["failed"], 10_000);
+  assert.equal(task.reason, "cancelled");
+  const sid = submissionId(id, 1);
+  await waitFor(async () => (await miner.client.job(sid))?.status === "STOPPED", 60_000);
+  const log = await miner.client.logs(sid);
+  assert.match(log, /"type": ?"checkpoint"/, "the trainer saved a checkpoint before it stopped");
+  assert.match(log, /"code": ?"cancelled"/);
+});
+
+Deno.test("RayActor refuses a wrong token at start with the address named and the token nowhere", async () => {
+  const wrong = "wrong-token-0123456789abcdef";
+  const client = rayClient({ address: rayAddress(), token: wrong });
+  const err = await startRayActor({
+    client,
+    store: null as never,
+    dataDir: "/nonexistent",
+    trainerPackage: await trainerPackage(ROOT),
+    files: null as never,
+    python: "python3",
+    nodeWorkDir: "/tmp",
+    stopWaitS: 10,
+    gpuMemoryMb: 1,
+    pollMs: 1_000,
+    startTimeoutMs: 1_000,
+    timeLimitMs: 1_000,
+    publish: () => {},
+  }).then(() => null, (e: Error) => e);
+  assert.ok(err, "the actor must not start");
+  const text = `${err.message} ${(err.cause as Error | undefined)?.message ?? ""}`;
+  assert.ok(text.includes(rayAddress()), text);
+  assert.match(text, /refused the token/);
+  assert.ok(!text.includes(wrong) && !text.includes(rayToken()));
+  assert.ok((err.cause ?? err) instanceof RayError || err instanceof Error);
+});
+
+Deno.test("RayActor given a run Ray already has (500 already exists) follows it instead of submitting it twice", async () => {
+  await using miner = await startRayMiner();
+  const id = `${RUN}-dup`;
+  const task = await miner.submit(id, { maxSteps: 4 });
+  await miner.waitState(id, ["training", "uploading"], 60_000);
+  // A second actor, knowing nothing (its own empty store), is asked for the same run, as after a lost
+  // reply: Ray answers 500 "already exists", and the job is read back and followed.
+  const dataDir = await Deno.makeTempDir({ prefix: "ray-dup-" });
+  await using store = await Store.open(storePath(dataDir));
+  const reports: GpuReport[] = [];
+  const second = await startRayActor({
+    client: miner.client,
+    store,
+    dataDir: miner.dataDir,
+    trainerPackage: await trainerPackage(ROOT),
+    files: miner.files,
+    python: "python3",
+    nodeWorkDir: "/tmp",
+    stopWaitS: 10,
+    gpuMemoryMb: 81_920,
+    pollMs: 500,
+    startTimeoutMs: 60_000,
+    timeLimitMs: 600_000,
+    publish: () => {},
+  });
+  try {
+    const again = await train(second, {
+      taskId: id,
+      spec: { ...task.request.training, type: "text", task_id: id } as never,
+      datasetDir: "",
+      manifestFile: manifestPath(miner.dataDir, id),
+      resume: false,
+      run: 1,
+      devices: miner.devices().slice(0, 1),
+    }, (r) => (reports.push(r), true));
+    assert.deepEqual(again, { ok: true });
+    await waitFor(() => reports.some((r) => r.kind === "ended"), 120_000);
+    const ended = reports.find((r) => r.kind === "ended");
+    assert.ok(ended?.kind === "ended" && ended.outcome.ok, JSON.stringify(ended));
+    await miner.waitState(id, ["uploading"], 120_000);
+    assert.equal((await jobsLike(`satori-${id}-`)).length, 1, "one job at Ray for the run");
+  } finally {
+    await second.stop();
+  }
+});
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`not true after ${timeoutMs} ms`);
+}

@@ -1,0 +1,264 @@
+"""`python -m trainer remote --fetch URL --put URL --work DIR --name NAME [--resume] [--allow-remote-code]`:
+the node-side entrypoint of a Ray job. It fetches `task.json`, `manifest.json` and the dataset files from the
+miner into WORK/NAME/ (files already there with the right sha256 are kept), runs `python -m trainer run` as a
+child, passes the child's stdout lines (its events) through unchanged, and after a `done` with exit status 0
+PUTs each artifact back. Its own failures are one `error` event and status 1; a failed child's status is passed
+on. Logs go to stderr. The URLs are capabilities: nothing here writes more of them than the host."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .errors import TrainerError
+from .events import claim_stdout, forward_line, report_error
+from .lifeline import watch_parent
+from .transfer import (
+    TransferError,
+    check_base,
+    check_rel_path,
+    get_bytes,
+    get_file,
+    hash_file,
+    host_of,
+    put_file,
+    url_path,
+)
+
+log = logging.getLogger("trainer.remote")
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+DOC_LIMIT = 64 * 1024 * 1024  # task.json, manifest.json
+CHILD_GRACE_S = 50.0  # orphaned: the trainer gets this long to checkpoint before it is killed
+WRAPPER_GRACE_S = 10.0  # then the wrapper's own hard exit (lifeline.py)
+QUIET = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # a `\r` bar on stderr would glue itself
+# to the next event line in Ray's job log, where stdout and stderr share one file
+
+
+def parse_manifest(raw: Any) -> list[tuple[str, str, int]]:
+    """(path, sha256, bytes) of each file of a DatasetManifest (core/manifest.ts); dataset_invalid otherwise."""
+
+    def bad(why: str) -> TrainerError:
+        return TrainerError("dataset_invalid", f"Cannot use the dataset manifest: {why}")
+
+    if not isinstance(raw, dict) or raw.get("schema_version") != 1:
+        raise bad("expected an object with schema_version 1")
+    files = raw.get("files")
+    if not isinstance(files, list) or not files:
+        raise bad("files is not a non-empty list")
+    out: list[tuple[str, str, int]] = []
+    for i, f in enumerate(files):
+        if not isinstance(f, dict):
+            raise bad(f"files[{i}] is not an object")
+        try:
+            path = check_rel_path(f.get("path"))
+        except ValueError as err:
+            raise bad(f"files[{i}]: {err}") from None
+        sha, size = f.get("sha256"), f.get("bytes")
+        if not isinstance(sha, str) or not SHA256.match(sha):
+            raise bad(f"files[{i}] ({path!r}): sha256 {sha!r} is not 64 lowercase hex digits")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise bad(f"files[{i}] ({path!r}): bytes {size!r} is not a non-negative integer")
+        out.append((path, sha, size))
+    paths = {p for p, _, _ in out}
+    for p, _, _ in out:
+        parent = p.rpartition("/")[0]
+        while parent:
+            if parent in paths:
+                raise bad(f"{parent!r} is both a file and the folder of {p!r}")
+            parent = parent.rpartition("/")[0]
+    if len(paths) != len(out):
+        raise bad("a path is listed twice")
+    total = sum(size for _, _, size in out)
+    if raw.get("total_bytes") != total:
+        raise bad(f"total_bytes {raw.get('total_bytes')!r} differs from the files' sum {total}")
+    return out
+
+
+def prune(dataset: Path, keep: set[str]) -> None:
+    """Leave in `dataset` only regular files the manifest lists: the trainer reads every file of the folder."""
+    for root, dirs, names in os.walk(dataset, topdown=False):
+        here = Path(root)
+        for name in names + [d for d in dirs if (here / d).is_symlink()]:
+            path = here / name
+            if path.is_symlink() or path.relative_to(dataset).as_posix() not in keep:
+                path.unlink()
+        if here != dataset and not any(here.iterdir()):
+            here.rmdir()
+
+
+def fetch_inputs(fetch: str, folder: Path) -> None:
+    """task.json and the dataset into `folder`, each dataset file checked against the manifest."""
+    (folder / "task.json").write_bytes(get_bytes(fetch + "task.json", "task.json", DOC_LIMIT))
+    raw = get_bytes(fetch + "manifest.json", "manifest.json", DOC_LIMIT)
+    try:
+        files = parse_manifest(json.loads(raw))
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise TrainerError("dataset_invalid", f"Cannot parse manifest.json from {host_of(fetch)}: {err}") from None
+    dataset, incoming = folder / "dataset", folder / ".incoming"
+    dataset.mkdir(parents=True, exist_ok=True)
+    incoming.mkdir(exist_ok=True)
+    prune(dataset, {p for p, _, _ in files})
+    for path, sha, size in files:
+        dest = dataset / path
+        if dest.is_file() and dest.stat().st_size == size and hash_file(dest) == (sha, size):
+            log.info("dataset file %r is already here", path)
+            continue
+        part = incoming / "file.part"
+        got = get_file(fetch + "dataset/" + url_path(path), f"dataset file {path!r}", part, size)
+        if got != (sha, size):
+            part.unlink()
+            raise TrainerError(
+                "dataset_invalid",
+                f"Dataset file {path!r} does not match the manifest: sha256 {got[0]}, {got[1]} bytes"
+                f"{'+' if got[1] > size else ''} (expected {sha}, {size} bytes)",
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, dest)
+    incoming.rmdir()
+    log.info("dataset ready: %d files, %d bytes", len(files), sum(s for _, _, s in files))
+
+
+def return_artifacts(put: str, out: Path, done: dict[str, Any]) -> None:
+    for artifact in done.get("artifacts") or []:
+        raw = artifact.get("path") if isinstance(artifact, dict) else None
+        try:
+            path = check_rel_path(raw)
+        except ValueError as err:
+            raise TrainerError("internal", f"Cannot return artifact {raw!r}: {err}") from None
+        try:
+            got = put_file(put + "out/" + url_path(path), f"artifact {path}", out / path)
+        except OSError as err:
+            raise TrainerError("internal", f"Cannot return artifact {path}: {err.strerror}") from None
+        if got != (artifact.get("sha256"), artifact.get("bytes")):
+            raise TrainerError("internal", f"Cannot return artifact {path}: it changed after the done event")
+        log.info("returned artifact %r (%d bytes)", path, got[1])
+
+
+def done_event(line: str) -> dict[str, Any] | None:
+    if '"done"' not in line:
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and event.get("type") == "done" else None
+
+
+class Remote:
+    """The wrapper's state; its signal handler decides by phase what a stop means."""
+
+    def __init__(self) -> None:
+        self.phase = "fetch"  # fetch | launch | train | finish | upload
+        self.stopping = False
+        self.child: subprocess.Popen[str] | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.warning("received signal %d in phase %s", signum, self.phase)
+        first = not self.stopping
+        self.stopping = True
+        if not first or self.phase in ("launch", "finish"):  # launch: the child gets it once it exists;
+            return  # finish: the child's own `error` may be out already, and the upload will not start
+        if self.phase == "train" and self.child is not None:
+            self.child.send_signal(signal.SIGTERM)  # it checkpoints and ends with `cancelled`
+            return
+        raise TrainerError("cancelled", f"Remote training cancelled by signal {signum} during the {self.phase}")
+
+    def orphaned(self) -> None:
+        """The parent (Ray's job supervisor) is gone: stop like `ray job stop`, and never leave the child
+        behind holding its GPU. Runs in the lifeline thread."""
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + CHILD_GRACE_S
+        while self.child is not None and self.child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if self.child is not None and self.child.poll() is None:
+            log.error("the trainer is still running %.0f s after the parent died: killing it", CHILD_GRACE_S)
+            self.child.kill()
+
+    def train(self, argv: list[str]) -> tuple[int, dict[str, Any] | None]:
+        """Run the trainer, passing its events on; (exit status, its `done` event or None)."""
+        self.phase = "launch"
+        env = {**QUIET, **os.environ}
+        child = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, encoding="utf-8", errors="replace"
+        )
+        self.child, self.phase = child, "train"
+        if self.stopping:
+            child.send_signal(signal.SIGTERM)
+        assert child.stdout is not None
+        done, passing = None, True
+        for line in child.stdout:
+            if passing:
+                try:
+                    forward_line(line)
+                except OSError as err:  # keep draining, or the child blocks on a full pipe
+                    passing = False
+                    log.error("cannot write events any more (%s): dropping the trainer's", err.strerror)
+            done = done_event(line) or done
+        rc = child.wait()
+        self.phase = "finish"
+        return (rc if rc >= 0 else 128 - rc), done
+
+
+def remote_command(fetch: str, put: str, work: Path, name: str, resume: bool, allow_remote_code: bool) -> int:
+    claim_stdout()
+    wrapper = Remote()
+    wrapper.install()
+    watch_parent(grace_s=WRAPPER_GRACE_S, on_orphan=wrapper.orphaned)
+    try:
+        check_base(fetch, "--fetch")
+        check_base(put, "--put")
+        if not NAME.match(name):
+            raise ValueError(f"Cannot use --name {name!r}: expected {NAME.pattern}")
+    except ValueError as err:
+        report_error("config_invalid", str(err))
+        return 1
+    folder = work.resolve() / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fetch_inputs(fetch, folder)
+        argv = [sys.executable, "-m", "trainer", "run", "--task", str(folder / "task.json")]
+        argv += ["--dataset", str(folder / "dataset"), "--out", str(folder / "out")]
+        argv += (["--resume"] if resume else []) + (["--allow-remote-code"] if allow_remote_code else [])
+        rc, done = wrapper.train(argv)
+        if rc != 0:
+            log.warning("the trainer exited with status %d", rc)
+            return rc  # it wrote its own `error` event (or crashed without one)
+        if done is None:
+            raise TrainerError("internal", "The trainer exited with status 0 without a done event")
+        wrapper.phase = "upload"
+        if wrapper.stopping:
+            raise TrainerError("cancelled", "Remote training cancelled by signal before the artifacts were returned")
+        return_artifacts(put, folder / "out", done)
+    except TransferError as err:
+        report_error("internal", str(err))
+        return 1
+    except TrainerError as err:
+        report_error(err.code, err.message)
+        return 1
+    except OSError as err:  # local files; network errors are TransferErrors
+        report_error("internal", f"Cannot run the remote task in {str(folder)!r}: {err}")
+        return 1
+    except Exception as err:  # a bug: the traceback goes to stderr with the capability URLs cut out
+        text = "".join(traceback.format_exception(err))
+        for url in (fetch, put):
+            text = text.replace(url, f"{host_of(url)}/…")
+        sys.stderr.write(text)
+        report_error("internal", f"Remote wrapper failed: {type(err).__name__}")
+        return 1
+    return 0
