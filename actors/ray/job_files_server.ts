@@ -213,7 +213,7 @@ async function writeOutput(
     if (e instanceof Deno.errors.AlreadyExists || e instanceof Deno.errors.NotADirectory) return conflict();
     throw e;
   }
-  const temp = target;
+  const temp = join(dirname(target), `.${basename(target)}.${crypto.randomUUID()}.part`);
   const hash = createHash("sha256");
   let bytes = 0;
   let kept = false;
