@@ -171,8 +171,14 @@ Deno.test("startJobFilesServer() writes a PUT through a temp file and a rename, 
     body,
     duplex: "half",
   } as RequestInit);
-  await waitFor(async () => (await names(dir)).some((n) => n.endsWith(".part")), { what: "the temp file" });
-  await assert.rejects(Deno.stat(target), Deno.errors.NotFound);
+  try {
+    await waitFor(async () => (await names(dir)).some((n) => n.endsWith(".part")), { what: "the temp file" });
+    await assert.rejects(Deno.stat(target), Deno.errors.NotFound);
+  } catch (e) {
+    send.error(e); // end the upload, or the server's shutdown waits for it forever
+    await pending.then((r) => r.body?.cancel(), () => {});
+    throw e;
+  }
   send.enqueue(new TextEncoder().encode("version"));
   send.close();
   const res = await pending;

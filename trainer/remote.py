@@ -119,10 +119,11 @@ def fetch_inputs(fetch: str, folder: Path) -> None:
         got = get_file(fetch + "dataset/" + url_path(path), f"dataset file {path!r}", part, size)
         if got != (sha, size):
             part.unlink()
+            received = f"more than {size} bytes" if got[1] > size else f"{got[1]} bytes with sha256 {got[0]}"
             raise TrainerError(
                 "dataset_invalid",
-                f"Dataset file {path!r} does not match the manifest: sha256 {got[0]}, {got[1]} bytes"
-                f"{'+' if got[1] > size else ''} (expected {sha}, {size} bytes)",
+                f"Dataset file {path!r} does not match the manifest: received {received} "
+                f"(expected {size} bytes with sha256 {sha})",
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(part, dest)
@@ -215,21 +216,24 @@ class Remote:
         return (rc if rc >= 0 else 128 - rc), done
 
 
-def remote_command(fetch: str, put: str, work: Path, name: str, resume: bool, allow_remote_code: bool) -> int:
-    claim_stdout()
-    wrapper = Remote()
-    wrapper.install()
-    watch_parent(grace_s=WRAPPER_GRACE_S, on_orphan=wrapper.orphaned)
+def check_args(fetch: str, put: str, name: str) -> None:
     try:
         check_base(fetch, "--fetch")
         check_base(put, "--put")
-        if not NAME.match(name):
-            raise ValueError(f"Cannot use --name {name!r}: expected {NAME.pattern}")
     except ValueError as err:
-        report_error("config_invalid", str(err))
-        return 1
+        raise TrainerError("config_invalid", str(err)) from None
+    if not NAME.match(name):
+        raise TrainerError("config_invalid", f"Cannot use --name {name!r}: expected {NAME.pattern}")
+
+
+def remote_command(fetch: str, put: str, work: Path, name: str, resume: bool, allow_remote_code: bool) -> int:
+    claim_stdout()
+    wrapper = Remote()
     folder = work.resolve() / name
     try:
+        wrapper.install()
+        watch_parent(grace_s=WRAPPER_GRACE_S, on_orphan=wrapper.orphaned)
+        check_args(fetch, put, name)
         folder.mkdir(parents=True, exist_ok=True)
         fetch_inputs(fetch, folder)
         argv = [sys.executable, "-m", "trainer", "run", "--task", str(folder / "task.json")]

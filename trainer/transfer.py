@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 from urllib.parse import quote, urlsplit
 
-log = logging.getLogger("trainer")
+log = logging.getLogger("trainer.remote")
 
 TIMEOUT_S = 30.0  # per request: connect and each read
 TRIES = 3
@@ -112,7 +112,7 @@ def get_bytes(url: str, what: str, limit: int) -> bytes:
             raise TransferError(f"{what} at {host_of(url)}: larger than {limit} bytes")
         return body
 
-    return with_tries(f"Cannot fetch {what}", url, attempt)
+    return with_tries(f"Cannot fetch {what} from the miner", url, attempt)
 
 
 def hash_file(path: Path) -> tuple[str, int]:
@@ -137,7 +137,7 @@ def get_file(url: str, what: str, dest: Path, max_bytes: int) -> tuple[str, int]
                 f.write(chunk)
         return digest.hexdigest(), size
 
-    return with_tries(f"Cannot fetch {what}", url, attempt)
+    return with_tries(f"Cannot fetch {what} from the miner", url, attempt)
 
 
 class _HashingReader:

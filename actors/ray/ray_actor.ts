@@ -321,6 +321,15 @@ async function tick(state: State): Promise<void> {
         await settle(state, run, job);
         continue;
       }
+      const node = state.nodes.find((n) => n.nodeId === job.driverNodeId);
+      if (job.driverNodeId !== null && !node?.alive) {
+        // Ray notices the job's supervisor died only minutes later; the node's death settles it now.
+        log.warn("Ray node {ip} running {sid} died", { ip: node?.ip ?? job.driverNodeId, sid: run.sid });
+        await deps.client.stop(run.sid).catch(() => false);
+        const message = `Ray node ${node?.ip ?? job.driverNodeId} died under job ${run.sid}`;
+        await finish(state, run, { ok: false, code: "crashed", message });
+        continue;
+      }
       if (job.status === "RUNNING") run.started = true;
       if (!run.tailing && job.status === "RUNNING") startTail(state, run);
       if (!run.started && run.stopping === null && now - run.submittedMs > deps.startTimeoutMs) {

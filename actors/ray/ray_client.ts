@@ -7,17 +7,15 @@
  */
 import { z } from "zod";
 import {
-  authHeaders,
   containsToken,
   type Ctx,
   normalizeAddress,
   parseOk,
   RayError,
   request,
-  scrub,
-  short,
   statusError,
 } from "./ray_http.ts";
+import { tail } from "./ray_tail.ts";
 
 export { RayError };
 
@@ -111,6 +109,7 @@ const SummaryBody = z.looseObject({
 
 /** Ray's state API answers 100 rows unless told; this is its maximum. */
 const NODE_LIMIT = 10_000;
+
 export function rayClient(opts: RayClientOptions): RayClient {
   const ctx: Ctx = {
     address: normalizeAddress(opts.address),
@@ -126,7 +125,7 @@ export function rayClient(opts: RayClientOptions): RayClient {
     job: (id) => job(ctx, id),
     stop: (id) => stop(ctx, id),
     logs: (id) => logs(ctx, id),
-    tail: (id, signal) => tail(ctx, id, signal),
+    tail: (id, signal) => tail(ctx, `${jobPath(id)}/logs/tail`, `follow the log of Ray job "${id}"`, signal),
     ensurePackage: (name, bytes) => ensurePackage(ctx, name, bytes),
   };
 }
@@ -165,9 +164,16 @@ async function submit(ctx: Ctx, req: SubmitRequest): Promise<{ submitted: boolea
   // Without an id Ray would make one up, and a retry after a lost answer would start a second run.
   if (req.submissionId === "") throw new TypeError("Cannot submit a Ray job: submissionId is empty");
   // Ray echoes all of these in every job read; the token must not be among them.
-  const echoed = [req.entrypoint, ...Object.values(req.runtimeEnv.env_vars), ...Object.values(req.metadata)];
+  const echoed = [
+    req.submissionId,
+    req.entrypoint,
+    ...Object.values(req.runtimeEnv.env_vars),
+    ...Object.values(req.metadata),
+  ];
   if (echoed.some((v) => containsToken(ctx, v))) {
-    throw new TypeError(`Cannot ${action}: its entrypoint, env_vars or metadata contain the Ray token`);
+    throw new TypeError(
+      "Cannot submit a Ray job: its id, entrypoint, env_vars or metadata contain the Ray token",
+    );
   }
   const body = JSON.stringify({
     submission_id: req.submissionId,
@@ -223,67 +229,6 @@ async function logs(ctx: Ctx, id: string): Promise<string> {
   const path = `${jobPath(id)}/logs`;
   const action = `read the log of Ray job "${id}"`;
   return parseOk(ctx, action, `GET ${path}`, await request(ctx, action, "GET", path), LogsBody).logs;
-}
-
-async function* tail(ctx: Ctx, id: string, signal?: AbortSignal): AsyncGenerator<string> {
-  const path = `${jobPath(id)}/logs/tail`;
-  const action = `follow the log of Ray job "${id}"`;
-  const fail = (cause: string, status: number | null) =>
-    new RayError(scrub(ctx, `Cannot ${action} (WebSocket ${path}): Ray at ${ctx.address} ${cause}`), status);
-  if (signal?.aborted) return;
-  const ws = new WebSocket(ctx.address.replace(/^http/, "ws") + path, { headers: authHeaders(ctx) });
-  ws.binaryType = "arraybuffer";
-  const decoder = new TextDecoder();
-  const chunks: string[] = [];
-  let opened = false;
-  let closed = false;
-  let failure: RayError | null = null;
-  let wake = () => {};
-  const connectTimer = setTimeout(() => {
-    failure = fail(`did not accept the connection within ${ctx.timeoutMs} ms`, null);
-    ws.close();
-    wake();
-  }, ctx.timeoutMs);
-  ws.onopen = () => {
-    opened = true;
-    clearTimeout(connectTimer);
-  };
-  ws.onmessage = (e) => {
-    chunks.push(
-      typeof e.data === "string" ? e.data : decoder.decode(new Uint8Array(e.data), { stream: true }),
-    );
-    wake();
-  };
-  ws.onerror = (e) => {
-    // Deno reports a refused handshake as "... Invalid status code: 404".
-    const message = e instanceof ErrorEvent ? e.message : "connection error";
-    const status = Number(/status code:? (\d{3})/i.exec(message)?.[1]) || null;
-    failure ??= opened
-      ? fail(`broke the log stream: ${short(message)}`, null)
-      : status === 401 || status === 403
-      ? fail(`refused the token (HTTP ${status}): check cluster.ray.token or RAY_AUTH_TOKEN`, status)
-      : fail(status ? `answered HTTP ${status}` : `is unreachable: ${short(message)}`, status);
-    wake();
-  };
-  ws.onclose = () => {
-    closed = true;
-    clearTimeout(connectTimer);
-    wake();
-  };
-  const onAbort = () => wake();
-  signal?.addEventListener("abort", onAbort);
-  try {
-    while (!signal?.aborted) {
-      if (chunks.length > 0) yield chunks.shift()!;
-      else if (failure) throw failure;
-      else if (closed) return;
-      else await new Promise<void>((resolve) => wake = resolve);
-    }
-  } finally {
-    clearTimeout(connectTimer);
-    signal?.removeEventListener("abort", onAbort);
-    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close();
-  }
 }
 
 async function ensurePackage(ctx: Ctx, name: string, bytes: Uint8Array): Promise<boolean> {

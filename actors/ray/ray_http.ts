@@ -49,7 +49,9 @@ export async function request(
     return { status: res.status, text: await res.text() };
   } catch (e) {
     if (e instanceof DOMException && e.name === "TimeoutError") {
-      throw new RayError(`${where} did not answer within ${ctx.timeoutMs} ms`, null, { cause: e });
+      throw new RayError(scrub(ctx, `${where} did not answer within ${ctx.timeoutMs} ms`), null, {
+        cause: e,
+      });
     }
     throw new RayError(scrub(ctx, `${where} is unreachable: ${short(rootCause(e))}`), null, { cause: e });
   }
@@ -83,7 +85,7 @@ export function statusError(ctx: Ctx, action: string, endpoint: string, a: Answe
   const where = `Cannot ${action} (${endpoint}): Ray at ${ctx.address}`;
   if (a.status === 401 || a.status === 403) {
     return new RayError(
-      `${where} refused the token (HTTP ${a.status}): check cluster.ray.token or RAY_AUTH_TOKEN`,
+      scrub(ctx, `${where} refused the token (HTTP ${a.status}): check cluster.ray.token or RAY_AUTH_TOKEN`),
       a.status,
     );
   }

@@ -43,18 +43,20 @@ export type RayMinerOptions = {
   onReport?: (report: GpuReport) => void;
   token?: string;
   stopWaitS?: number;
+  /** The files server's port: fixed across a restart (as `cluster.ray.files.port` is), else any. */
+  filesPort?: number;
 };
 
 export async function startRayMiner(opts: RayMinerOptions = {}): Promise<RayMiner> {
   const dataDir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "ray-miner-" });
   const nodeWorkDir = opts.nodeWorkDir ?? await Deno.makeTempDir({ prefix: "ray-node-" });
   const store = await Store.open(storePath(dataDir));
-  const client = rayClient({ address: rayAddress(), token: opts.token ?? await rayToken() });
+  const client = rayClient({ address: rayAddress(), token: opts.token ?? rayToken() });
   const files = await startJobFilesServer({
     dataDir,
     key: await loadOrCreateKey(rayKeyPath(dataDir)),
     hostname: "127.0.0.1",
-    port: 0,
+    port: opts.filesPort ?? 0,
     maxFileBytes: 1024 ** 3,
   });
   const pkg = await trainerPackage(ROOT);
@@ -181,7 +183,7 @@ const TINY_MODEL_DIR = `${Deno.env.get("TMPDIR") ?? "/tmp"}/satori-tiny-text-v1/
 /** Every job Ray has whose submission id starts with `prefix` (GET /api/jobs/). */
 export async function jobsLike(prefix: string): Promise<{ submission_id: string; status: string }[]> {
   const res = await fetch(`${rayAddress()}/api/jobs/`, {
-    headers: { Authorization: `Bearer ${await rayToken()}` },
+    headers: { Authorization: `Bearer ${rayToken()}` },
   });
   const all = await res.json() as { submission_id: string | null; status: string }[];
   return all.filter((j) => j.submission_id?.startsWith(prefix)) as {

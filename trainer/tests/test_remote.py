@@ -156,9 +156,14 @@ def test_remote_fetches_trains_and_returns_the_artifacts(
     assert not (tmp_path / "work" / "task-1.a" / "dataset" / "stale.jsonl").exists()
 
 
-def test_remote_refuses_a_dataset_file_whose_hash_differs(tmp_path: Path, miner: Miner, toy_text: Path) -> None:
+@pytest.mark.parametrize("change", ["longer", "shorter", "same size"])
+def test_remote_refuses_a_dataset_file_whose_hash_differs(
+    tmp_path: Path, miner: Miner, toy_text: Path, change: str
+) -> None:
     miner.serve_dataset(text_task(Path("/nonexistent")), toy_files(toy_text))
-    miner.docs["dataset/part one/train #1.jsonl"] += b'{"prompt": "x", "response": "y"}\n'
+    body = miner.docs["dataset/part one/train #1.jsonl"]
+    tampered = {"longer": body + b"{}\n", "shorter": body[:-5], "same size": body[:-3] + b"}}\n"}
+    miner.docs["dataset/part one/train #1.jsonl"] = tampered[change]
     run = run_remote(miner, tmp_path / "work")
     assert run.rc == 1
     assert run.types() == ["error"] and run.events[0]["code"] == "dataset_invalid"
@@ -176,6 +181,21 @@ def test_remote_refuses_an_unsafe_manifest_path(tmp_path: Path, miner: Miner, ba
     assert repr(bad) in run.events[0]["message"]
     assert not any(path.startswith("dataset/") for path in miner.gets)
     assert not (tmp_path / "x").exists() and not (tmp_path / "work" / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "bad", [("--name", "../up"), ("--fetch", f"http://127.0.0.1:1/v1/{TOKEN}"), ("--put", "file:///")]
+)
+def test_remote_refuses_bad_arguments_without_repeating_urls(
+    tmp_path: Path, miner: Miner, bad: tuple[str, str]
+) -> None:
+    argv = remote_argv(miner, tmp_path / "work")
+    argv[argv.index(bad[0]) + 1] = bad[1]
+    proc = subprocess.run(argv, cwd=ROOT, env=env(), capture_output=True, text=True)
+    assert proc.returncode == 1 and TOKEN not in proc.stdout + proc.stderr
+    [event] = [check_event(line) for line in proc.stdout.splitlines()]
+    assert event["code"] == "config_invalid" and bad[0] in event["message"]
+    assert miner.gets == [] and not (tmp_path / "up").exists()
 
 
 def test_remote_sigterm_mid_training_checkpoints_and_cancels(
