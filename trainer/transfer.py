@@ -77,11 +77,11 @@ def _cause(err: BaseException) -> str:
     if isinstance(err, urllib.error.URLError):
         reason = err.reason
         return _cause(reason) if isinstance(reason, BaseException) else str(reason)
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror
     if isinstance(err, TimeoutError):
         return f"timed out after {TIMEOUT_S:.0f} s"
-    return type(err).__name__
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__  # RemoteDisconnected, IncompleteRead
 
 
 def with_tries(what: str, url: str, attempt: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:

@@ -1,10 +1,10 @@
 /**
- * A miner for the Ray crash test (ray_recovery_test.ts): the harness's queue and RayActor on DATA_DIR,
+ * A miner for the Ray crash test (ray_recovery_raytest.ts): the harness's queue and RayActor on DATA_DIR,
  * so the test can SIGKILL it while a job runs at Ray and start it again on the same store. With
  * `submit` it queues that task first. It prints JSON lines: `ready`, and each change of a task's state.
  * Usage: scripts/ray_cluster.sh exec deno run -A tests/ray/ray_miner_entry.ts '{"dataDir":…,"nodeWorkDir":…}'
  */
-import { configure, getConsoleSink } from "@logtape/logtape";
+import { configure, getTextFormatter } from "@logtape/logtape";
 import { startRayMiner } from "./ray_harness.ts";
 
 type Args = {
@@ -16,9 +16,10 @@ type Args = {
 const args = JSON.parse(Deno.args[0]) as Args;
 const print = (line: unknown) => console.log(JSON.stringify(line));
 
+const format = getTextFormatter();
 // The miner's log on stderr, for whoever reads the test's output.
 await configure({
-  sinks: { console: getConsoleSink({ console: { ...console, info: console.error, debug: console.error } }) },
+  sinks: { console: (record) => console.error(format(record).trimEnd()) },
   loggers: [
     { category: ["satori"], lowestLevel: "info", sinks: ["console"] },
     { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },

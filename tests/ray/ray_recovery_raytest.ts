@@ -3,7 +3,7 @@
  * restarted miner re-attaches and finishes it, one result, no second job), and a node's raylet killed
  * under a task (Ray fails the job; the queue retries it on the other node; the orphaned trainer exits).
  * Run inside the cluster's namespace, after the other Ray tests (it kills node b, then starts it again):
- *   scripts/ray_cluster.sh exec deno test -A tests/ray/ray_recovery_test.ts
+ *   scripts/ray_cluster.sh exec deno test -A tests/ray/ray_recovery_raytest.ts
  */
 import assert from "node:assert/strict";
 import { submissionId } from "../../actors/ray/ray_jobs.ts";

@@ -1,7 +1,7 @@
 /**
  * The Ray client against the real two-node cluster (tests/ray/cluster.ts). The cluster outlives a run and
  * is shared, so every submission id is unique to this run and every wait has a deadline.
- *   scripts/ray_cluster.sh exec deno test -A tests/ray/ray_client_test.ts
+ *   scripts/ray_cluster.sh exec deno test -A tests/ray/ray_client_raytest.ts
  */
 import assert from "node:assert/strict";
 import {
@@ -138,7 +138,7 @@ Deno.test("nodes() lists both alive nodes with their GPUs, ips and node resource
   const alive = (await client.nodes()).filter((n) => n.alive);
   assert.deepEqual(alive.map((n) => n.ip).sort(), [NODE_IP.a, NODE_IP.b]);
   for (const n of alive) {
-    assert.equal(n.gpus, 2);
+    assert.equal(n.gpus, Number(Deno.env.get("RAY_TEST_GPUS") ?? 1)); // scripts/ray_cluster.sh --num-gpus
     assert.equal(n.resources[`node:${n.ip}`], 1);
     assert.equal(n.isHead, n.ip === NODE_IP.a);
     assert.deepEqual(n.gpuMemoryMb, []); // logical GPUs: no device for the agent to report

@@ -1,7 +1,7 @@
 /**
  * The Ray backend against a real two-node cluster (one logical GPU per node): the real queue, the
  * RayActor, the job files server and the real trainer on the tiny Llama. Run inside the cluster's
- * namespace: scripts/ray_cluster.sh exec deno test -A tests/ray/ray_backend_test.ts
+ * namespace: scripts/ray_cluster.sh exec deno test -A tests/ray/ray_backend_raytest.ts
  */
 import assert from "node:assert/strict";
 import { getConfig } from "@logtape/logtape";
@@ -10,7 +10,7 @@ import { startRayActor } from "../../actors/ray/ray_actor.ts";
 import { rayClient } from "../../actors/ray/ray_client.ts";
 import { submissionId } from "../../actors/ray/ray_jobs.ts";
 import { trainerPackage } from "../../actors/ray/trainer_package.ts";
-import { RayError } from "../../actors/ray/ray_client.ts";
+import { RayError, type RayJob } from "../../actors/ray/ray_client.ts";
 import { ROOT } from "../queue_tiny_text.ts";
 import { Store } from "../../core/store.ts";
 import { manifestPath, storePath } from "../../core/paths.ts";
@@ -48,22 +48,18 @@ Deno.test("Ray backend runs two tasks on two nodes at once, keeps the third in i
     const token = rayToken();
     const ids = [`${RUN}-a`, `${RUN}-b`, `${RUN}-c`];
     for (const id of ids) await miner.submit(id, { maxSteps: 8 });
-    // Both nodes busy at once, and the third task queued here, with no job of it at Ray.
-    const deadline = Date.now() + 90_000;
-    let both = false;
-    while (!both && Date.now() < deadline) {
-      const training = await Promise.all(ids.slice(0, 2).map((id) => miner.store.getTask(id)));
-      both = training.every((t) => t?.state === "training");
-      if (!both) await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.ok(both, "the first two tasks train at once");
-    assert.equal((await miner.store.getTask(ids[2]))?.state, "queued");
-    assert.deepEqual(await jobsLike(`satori-${ids[2]}`), [], "the third task is not PENDING at Ray");
-    const jobs = await Promise.all(ids.slice(0, 2).map((id) => miner.client.job(submissionId(id, 1))));
+    // Both jobs running at Ray at the same moment, one per node, while the third task waits here.
+    const sids = ids.slice(0, 2).map((id) => submissionId(id, 1));
     const nodes = await miner.client.nodes();
     const ipOf = (nodeId: string | null) => nodes.find((n) => n.nodeId === nodeId)?.ip;
-    assert.deepEqual(jobs.map((j) => ipOf(j?.driverNodeId ?? null)).sort(), [NODE_IP.a, NODE_IP.b]);
-
+    let both: (RayJob | null)[] = [];
+    await waitFor(async () => {
+      both = await Promise.all(sids.map((sid) => miner.client.job(sid)));
+      return both.every((j) => j?.status === "RUNNING");
+    });
+    assert.deepEqual(both.map((j) => ipOf(j?.driverNodeId ?? null)).sort(), [NODE_IP.a, NODE_IP.b]);
+    assert.equal((await miner.store.getTask(ids[2]))?.state, "queued");
+    assert.deepEqual(await jobsLike(`satori-${ids[2]}`), [], "the third task is not PENDING at Ray");
     const done = await Promise.all(ids.map((id) => miner.waitState(id, ["uploading", "failed"], 180_000)));
     for (const t of done) {
       assert.equal(t.state, "uploading", `${t.request.id}: ${t.state === "failed" ? t.reason : ""}`);
