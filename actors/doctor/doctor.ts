@@ -7,6 +7,7 @@
 import type { MinerConfig } from "../../core/config.ts";
 import { loadWallet, type Wallet } from "../../core/wallet.ts";
 import { scanCache } from "../cache/cache_disk.ts";
+import { rayClient } from "../ray/ray_client.ts";
 import {
   axonCheck,
   type Check,
@@ -74,6 +75,7 @@ export async function runDoctor(cfg: MinerConfig, opts: DoctorOptions): Promise<
   }
   if (wallet) checks.push(...await chainChecks(cfg, wallet));
   checks.push(portOf(cfg, opts.runningPid ?? null));
+  if (cfg.cluster.backend === "ray") checks.push(...await rayChecks(cfg, opts.runningPid ?? null));
   if (wallet) checks.push(taskCenterCheck(cfg.task_center.url, await probeTaskCenter(cfg, wallet)));
   checks.push(...tokenChecks(cfg.huggingface.token, await probeWhoami(cfg)));
   const models = configuredModels(cfg);
@@ -127,6 +129,51 @@ async function chainChecks(cfg: MinerConfig, wallet: Wallet): Promise<Check[]> {
       fix,
     }];
   }
+}
+
+/** With `cluster.backend: ray`: the head answers with our token, has GPUs, and the files port is ours. */
+export async function rayChecks(cfg: MinerConfig, runningPid: number | null): Promise<Check[]> {
+  const { address, token, files } = cfg.cluster.ray;
+  const checks: Check[] = [];
+  try {
+    const client = rayClient({ address, token: token ?? "", timeoutMs: 5_000 });
+    const { rayVersion } = await client.version();
+    const alive = (await client.nodes()).filter((n) => n.alive);
+    const gpus = alive.reduce((n, node) => n + Math.floor(node.gpus), 0);
+    checks.push(
+      gpus > 0
+        ? {
+          name: "ray cluster",
+          ok: true,
+          detail: `Ray ${rayVersion} at ${address}: ${alive.length} nodes, ${gpus} GPUs`,
+        }
+        : {
+          name: "ray cluster",
+          ok: false,
+          detail: `Ray ${rayVersion} at ${address} has no GPU on its ${alive.length} live nodes`,
+          fix:
+            "start a node on each GPU box: `ray start --address=HEAD:6379` (README: From one box to a cluster)",
+        },
+    );
+  } catch (e) {
+    checks.push({
+      name: "ray cluster",
+      ok: false,
+      detail: (e as Error).message,
+      fix:
+        "check cluster.ray.address, and the token (cluster.ray.token or RAY_AUTH_TOKEN) the head was started with",
+    });
+  }
+  const bound = probePort(files.listen, files.port);
+  checks.push(
+    portCheck(
+      `${files.listen}:${files.port}`,
+      bound !== "free" && runningPid !== null ? "miner" : bound,
+      runningPid,
+    ),
+  );
+  checks[checks.length - 1] = { ...checks[checks.length - 1], name: "ray files port" };
+  return checks;
 }
 
 function portOf(cfg: MinerConfig, runningPid: number | null): Check {

@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { getConfig } from "@logtape/logtape";
 import { cancelTask, type GpuReport, train } from "../../actors/protocol.ts";
 import { startRayActor } from "../../actors/ray/ray_actor.ts";
+import { rayChecks } from "../../actors/doctor/doctor.ts";
+import { parseConfig } from "../../core/config.ts";
 import { rayClient } from "../../actors/ray/ray_client.ts";
 import { submissionId } from "../../actors/ray/ray_jobs.ts";
 import { trainerPackage } from "../../actors/ray/trainer_package.ts";
@@ -193,3 +195,26 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 90_0
   }
   throw new Error(`not true after ${timeoutMs} ms`);
 }
+
+Deno.test("doctor's Ray checks pass against the cluster and name the address, not the token, when it is wrong", async () => {
+  const cfg = parseConfig(
+    `cluster:\n  backend: ray\n  ray:\n    address: ${rayAddress()}\n    files:\n      port: 38003\n`,
+    "config.yml",
+    { RAY_AUTH_TOKEN: rayToken() },
+  );
+  const good = await rayChecks(cfg, null);
+  assert.equal(good[0].name, "ray cluster");
+  assert.ok(good[0].ok, good[0].detail);
+  assert.match(good[0].detail, /Ray 2\.60\.0 at .*: 2 nodes, 2 GPUs/);
+  const wrong = "wrong-token-for-doctor-0123456789";
+  const bad = await rayChecks(
+    parseConfig(
+      `cluster:\n  backend: ray\n  ray:\n    address: ${rayAddress()}\n`,
+      "config.yml",
+      { RAY_AUTH_TOKEN: wrong },
+    ),
+    null,
+  );
+  assert.equal(bad[0].ok, false);
+  assert.ok(bad[0].detail.includes(rayAddress()) && !JSON.stringify(bad).includes(wrong), bad[0].detail);
+});
