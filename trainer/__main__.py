@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     rem.add_argument("--name", required=True, help="the task's folder name, chosen by the miner")
     rem.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in WORK/NAME/out")
     rem.add_argument("--allow-remote-code", action="store_true", help="passed on to `run`")
+    rem.add_argument("--nprocs", type=int, default=1, help="GPUs Ray gave the job: above 1, `run` goes under torchrun")
     return parser.parse_args(argv)
 
 
@@ -131,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging("")
         from .remote import remote_command
 
-        return remote_command(args.fetch, args.put, args.work, args.name, args.resume, args.allow_remote_code)
+        return remote_command(
+            args.fetch, args.put, args.work, args.name, args.resume, args.allow_remote_code, args.nprocs
+        )
     from .parallel import Parallel
 
     par = Parallel.from_env()

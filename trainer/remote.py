@@ -3,7 +3,10 @@ the node-side entrypoint of a Ray job. It fetches `task.json`, `manifest.json` a
 miner into WORK/NAME/ (files already there with the right sha256 are kept), runs `python -m trainer run` as a
 child, passes the child's stdout lines (its events) through unchanged, and after a `done` with exit status 0
 PUTs each artifact back. Its own failures are one `error` event and status 1; a failed child's status is passed
-on. Logs go to stderr. The URLs are capabilities: nothing here writes more of them than the host."""
+on. Logs go to stderr. The URLs are capabilities: nothing here writes more of them than the host.
+
+Ray runs an entrypoint with `/bin/sh -c`; the miner starts it as `exec python -m trainer remote …`, so that the
+wrapper's parent is Ray's job supervisor itself and its death is seen here (lifeline.py), not hidden by the shell."""
 
 from __future__ import annotations
 
@@ -130,7 +133,18 @@ def check_args(fetch: str, put: str, name: str) -> None:
         raise TrainerError("config_invalid", f"Cannot use --name {name!r}: expected {NAME.pattern}")
 
 
-def remote_command(fetch: str, put: str, work: Path, name: str, resume: bool, allow_remote_code: bool) -> int:
+def trainer_argv(folder: Path, resume: bool, allow_remote_code: bool, nprocs: int) -> list[str]:
+    """`python -m trainer run …` for the task folder; on several GPUs under torchrun, as the miner's own
+    GPU actor launches it (actors/gpu/trainer_process.ts `trainerArgs`)."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", str(nprocs)]
+    argv = [sys.executable, *(launcher if nprocs > 1 else []), "-m", "trainer", "run"]
+    argv += ["--task", str(folder / "task.json"), "--dataset", str(folder / "dataset"), "--out", str(folder / "out")]
+    return argv + (["--resume"] if resume else []) + (["--allow-remote-code"] if allow_remote_code else [])
+
+
+def remote_command(
+    fetch: str, put: str, work: Path, name: str, resume: bool, allow_remote_code: bool, nprocs: int = 1
+) -> int:
     claim_stdout()
     wrapper = Remote()
     folder = work.resolve() / name
@@ -140,10 +154,7 @@ def remote_command(fetch: str, put: str, work: Path, name: str, resume: bool, al
         check_args(fetch, put, name)
         folder.mkdir(parents=True, exist_ok=True)
         fetch_inputs(fetch, folder)
-        argv = [sys.executable, "-m", "trainer", "run", "--task", str(folder / "task.json")]
-        argv += ["--dataset", str(folder / "dataset"), "--out", str(folder / "out")]
-        argv += (["--resume"] if resume else []) + (["--allow-remote-code"] if allow_remote_code else [])
-        rc, done = wrapper.train(argv)
+        rc, done = wrapper.train(trainer_argv(folder, resume, allow_remote_code, nprocs))
         if rc != 0:
             log.warning("the trainer exited with status %d", rc)
             return rc  # it wrote its own `error` event (or crashed without one)

@@ -21,7 +21,11 @@ log = logging.getLogger("trainer.remote")
 
 TIMEOUT_S = 30.0  # per request: connect and each read
 TRIES = 3
-BACKOFF_S = 1.0  # before the 2nd try; doubled before each next one
+# The adapter goes back at the end of hours of training: worth waiting out a miner restart (its files
+# server is down meanwhile) rather than failing the run. 12 tries, at most a minute apart: ~6 minutes.
+RETURN_TRIES = 12
+BACKOFF_S = 1.0  # before the 2nd try; doubled before each next one, up to MAX_BACKOFF_S
+MAX_BACKOFF_S = 60.0
 CHUNK = 1024 * 1024
 
 T = TypeVar("T")
@@ -84,21 +88,27 @@ def _cause(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__  # RemoteDisconnected, IncompleteRead
 
 
-def with_tries(what: str, url: str, attempt: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
-    """Run `attempt` up to TRIES times, backing off on connection errors and 5xx; raise TransferError.
+def with_tries(
+    what: str,
+    url: str,
+    attempt: Callable[[], T],
+    sleep: Callable[[float], None] = time.sleep,
+    tries: int = TRIES,
+) -> T:
+    """Run `attempt` up to `tries` times, backing off on connection errors and 5xx; raise TransferError.
     Only network errors are caught: a TrainerError raised by a signal handler passes through."""
     delay = BACKOFF_S
-    for n in range(1, TRIES + 1):
+    for n in range(1, tries + 1):
         try:
             return attempt()
         except ValueError:  # http.client.InvalidURL and urllib's own: their text would repeat the URL
             raise TransferError(f"{what} at {host_of(url)}: invalid URL") from None
         except (OSError, http.client.HTTPException) as err:
-            if not _retryable(err) or n == TRIES:
+            if not _retryable(err) or n == tries:
                 raise TransferError(f"{what} at {host_of(url)}: {_cause(err)}") from None
-            log.warning("%s at %s: %s; try %d of %d in %.0f s", what, host_of(url), _cause(err), n + 1, TRIES, delay)
+            log.warning("%s at %s: %s; try %d of %d in %.0f s", what, host_of(url), _cause(err), n + 1, tries, delay)
             sleep(delay)
-            delay *= 2
+            delay = min(delay * 2, MAX_BACKOFF_S)
     raise AssertionError("unreachable")
 
 
@@ -155,7 +165,7 @@ class _HashingReader:
         return chunk
 
 
-def put_file(url: str, what: str, src: Path) -> tuple[str, int]:
+def put_file(url: str, what: str, src: Path, sleep: Callable[[float], None] = time.sleep) -> tuple[str, int]:
     """Stream `src` as a PUT with Content-Length; returns (sha256, bytes) of the body sent. A missing
     `src` raises FileNotFoundError at once (not retried)."""
     src.stat()
@@ -170,4 +180,4 @@ def put_file(url: str, what: str, src: Path) -> tuple[str, int]:
                 resp.read()
         return body.digest.hexdigest(), body.sent
 
-    return with_tries(f"Cannot return {what} to the miner", url, attempt)
+    return with_tries(f"Cannot return {what} to the miner", url, attempt, sleep, RETURN_TRIES)

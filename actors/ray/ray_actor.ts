@@ -195,6 +195,7 @@ async function train(state: State, job: TrainJob, report: GpuReporter): Promise<
         workDir: deps.nodeWorkDir,
         name: job.taskId,
         resume: job.resume,
+        nprocs: job.devices.length,
       }),
       numGpus: job.devices.length,
       // A sliver of the node's own resource pins the job to the node whose cards the queue chose.

@@ -53,13 +53,19 @@ export type EntrypointArgs = {
   workDir: string;
   name: string;
   resume: boolean;
+  /** GPUs Ray gives the job: above 1 the node runs the trainer under torchrun. */
+  nprocs: number;
 };
 
-/** `python -m trainer remote …` (trainer/remote.py), run by Ray in the trainer package's folder. */
+/**
+ * `python -m trainer remote …` (trainer/remote.py), run by Ray in the trainer package's folder. Ray
+ * runs the entrypoint with `sh -c`; `exec` makes the wrapper the supervisor's own child, so its
+ * parent-death check (trainer/lifeline.py) watches Ray's process and not a shell that outlives it.
+ */
 export function entrypoint(a: EntrypointArgs): string {
   const words = [a.python, "-m", "trainer", "remote", "--fetch", a.fetchUrl, "--put", a.putUrl];
-  words.push("--work", a.workDir, "--name", a.name, ...(a.resume ? ["--resume"] : []));
-  return words.map(shellQuote).join(" ");
+  words.push("--work", a.workDir, "--name", a.name, "--nprocs", String(a.nprocs));
+  return `exec ${[...words, ...(a.resume ? ["--resume"] : [])].map(shellQuote).join(" ")}`;
 }
 
 /** Lines Ray writes into every job's log before the entrypoint's own output. */

@@ -79,11 +79,13 @@ Deno.test("entrypoint() quotes every word, so a path or URL cannot add a shell c
     workDir: "/var/tmp/it's; rm -rf /",
     name: "task-7",
     resume: true,
+    nprocs: 2,
   });
   assert.equal(
     cmd,
-    "'/opt/venv/bin/python' '-m' 'trainer' 'remote' '--fetch' 'http://10.0.0.1:8003/v1/abc.def/' " +
-      "'--put' 'http://10.0.0.1:8003/v1/ghi.jkl/' '--work' '/var/tmp/it'\\''s; rm -rf /' '--name' 'task-7' '--resume'",
+    "exec '/opt/venv/bin/python' '-m' 'trainer' 'remote' '--fetch' 'http://10.0.0.1:8003/v1/abc.def/' " +
+      "'--put' 'http://10.0.0.1:8003/v1/ghi.jkl/' '--work' '/var/tmp/it'\\''s; rm -rf /' '--name' 'task-7' " +
+      "'--nprocs' '2' '--resume'",
   );
   const echoed = new Deno.Command("sh", { args: ["-c", `printf '%s\\n' ${shellQuote("a'b $(x) `y`")}`] })
     .outputSync();

@@ -58,15 +58,15 @@ def orphan(child_argv: list[str], tmp: Path, stdout: Path | None = None) -> tupl
     """Start a parent process that starts `child_argv` and sleeps; returns (parent, child pid)."""
     pid_file = tmp / "child.pid"
     parent_code = textwrap.dedent(f"""
-        import subprocess, sys, time
+        import os, subprocess, sys, time
         out = open({str(stdout)!r}, "w") if {stdout is not None} else None
         child = subprocess.Popen({child_argv!r}, stdout=out)
-        open({str(pid_file)!r}, "w").write(str(child.pid))
+        open({str(pid_file)!r} + ".tmp", "w").write(str(child.pid))
+        os.replace({str(pid_file)!r} + ".tmp", {str(pid_file)!r})
         time.sleep(600)
     """)
     parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=ROOT, env=env())
     wait_for(pid_file.exists, 30, "the child's pid")
-    time.sleep(0.05)
     return parent, int(pid_file.read_text())
 
 

@@ -249,5 +249,26 @@ def test_remote_stops_the_trainer_when_its_parent_is_killed(
     seen = [check_event(line) for line in events.read_text().splitlines()]
     assert status == 1 and waited < 15
     assert [e["type"] for e in seen[-2:]] == ["checkpoint", "error"] and seen[-1]["code"] == "cancelled"
-    trainers = subprocess.run(["pgrep", "-f", str(tmp_path / "work")], capture_output=True, text=True).stdout
-    assert trainers.split() == [], "the trainer outlived its wrapper"
+    assert not processes_naming(str(tmp_path / "work")), "the trainer outlived its wrapper"
+
+
+def processes_naming(text: str) -> list[int]:
+    """Live processes whose command line contains `text`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def test_trainer_argv_runs_under_torchrun_only_on_several_gpus(tmp_path: Path) -> None:
+    from trainer.remote import trainer_argv
+
+    one = trainer_argv(tmp_path, resume=True, allow_remote_code=False, nprocs=1)
+    assert one[1:4] == ["-m", "trainer", "run"] and one[-1] == "--resume"
+    two = trainer_argv(tmp_path, resume=False, allow_remote_code=False, nprocs=2)
+    assert two[1:3] == ["-m", "torch.distributed.run"] and two[two.index("--nproc_per_node") + 1] == "2"
+    assert two[-4:-2] == ["--dataset", str(tmp_path / "dataset")]

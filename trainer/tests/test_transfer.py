@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import urllib.error
 from email.message import Message
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +83,18 @@ def test_with_tries_lets_a_cancellation_through() -> None:
 
     with pytest.raises(TrainerError):
         transfer.with_tries("Cannot fetch x", "http://h:1/v1/secret/", attempt, lambda _s: None)
+
+
+def test_put_file_waits_out_a_miner_restart_with_capped_backoff(tmp_path: Path) -> None:
+    src = tmp_path / "adapter.bin"
+    src.write_bytes(b"adapter")
+    slept: list[float] = []
+    # Nothing listens on this port: every try is refused, as while the miner restarts.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(transfer.TransferError):
+        transfer.put_file(f"http://127.0.0.1:{port}/v1/tok/out/adapter.bin", "artifact adapter.bin", src, slept.append)
+    assert len(slept) == transfer.RETURN_TRIES - 1
+    assert max(slept) == transfer.MAX_BACKOFF_S
+    assert sum(slept) >= 300  # minutes, not seconds: a restart fits
