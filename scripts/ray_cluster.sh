@@ -57,10 +57,15 @@ wait_nodes() { # count
   exit 1
 }
 
-raylet_pid() { # node
+raylet_pid() { # node: its raylet, among this namespace's processes only
   local ip=127.0.0.1
   [ "$1" = b ] && ip=127.0.0.2
-  pgrep -f "raylet/raylet .*--node_ip_address=$ip" | head -1
+  for pid in $(ip netns pids "$ns"); do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq "raylet/raylet .*--node_ip_address=$ip( |$)"; then
+      echo "$pid"
+      return
+    fi
+  done
 }
 
 start() {
@@ -68,6 +73,8 @@ start() {
   ip netns list | grep -qw "$ns" || ip netns add "$ns"
   in_ns ip link set lo up
   if in_ns curl -s -o /dev/null http://127.0.0.1:8265/api/version 2>/dev/null; then return 0; fi
+  # What is left of a cluster that lost its head goes first.
+  ip netns pids "$ns" | xargs -r kill -KILL 2>/dev/null || true
   rm -rf "$dir" && mkdir -p "$dir/tmp" && chmod 700 "$dir"
   (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/token")
   start_node a
@@ -75,9 +82,16 @@ start() {
   wait_nodes 2
 }
 
+# Only this namespace's processes: `ray stop` would kill every Ray process on the machine, other
+# clusters' included.
 stop() {
   if ip netns list | grep -qw "$ns"; then
-    in_ns "$ray" stop --force >/dev/null 2>&1 || true
+    ip netns pids "$ns" | xargs -r kill -TERM 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      [ -z "$(ip netns pids "$ns")" ] && break
+      sleep 0.2
+    done
+    ip netns pids "$ns" | xargs -r kill -KILL 2>/dev/null || true
     ip netns del "$ns"
   fi
 }
