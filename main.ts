@@ -14,7 +14,7 @@ import { doctor } from "./actors/doctor/doctor_cli.ts";
 const LOCAL_RUN = new URL("./local/local_run.ts", import.meta.url);
 type RunLocal = (
   env: Record<string, string | undefined>,
-  opts: { image: boolean; configPath?: string },
+  opts: { image: boolean; ray: boolean; configPath?: string },
 ) => Promise<number>;
 
 const USAGE = `satori-miner: the training node of the Satori network (Bittensor subnet 119)
@@ -33,6 +33,8 @@ Commands:
 Options:
   -c, --config PATH  Config file (default: $MINER_CONFIG, miner/config.yml, config.yml, or embedded defaults)
       --image        With local: send an image LoRA task too
+      --ray          With local: train on a two-node Ray cluster (scripts/ray_cluster.sh; root, for its
+                     network namespace) and send two text tasks, which train at the same time
       --json         With status: print JSON (the status server's view, or the store's counts)
   -h, --help         Show this help
 
@@ -61,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: "string", short: "c" },
         image: { type: "boolean", default: false },
+        ray: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -101,7 +104,8 @@ async function main(argv: string[]): Promise<number> {
       // A computed specifier: the module graph (and so `deno compile`) never includes the local network,
       // which runs from the source tree only.
       const { runLocal } = await import(LOCAL_RUN.href) as { runLocal: RunLocal };
-      return await runLocal(env, { image: parsed.values.image, configPath: parsed.values.config });
+      const { image, ray, config: configPath } = parsed.values;
+      return await runLocal(env, { image, ray, configPath });
     }
     default:
       console.error(`Unknown command "${command}"\n\n${USAGE}`);

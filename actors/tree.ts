@@ -103,15 +103,16 @@ export async function runMiner(cfg: MinerConfig, opts: RunOptions): Promise<numb
   Deno.env.delete(passwordEnvName(wallet.path));
   await preflightOrThrow(cfg); // doctor's free checks: the port, the trainer's Python, writable folders
   for (const w of warnings) log.warn(w);
-  const { devices, note } = await discoverDevices(
-    cfg.runtime.visibleDevices?.join(","),
-    cfg.miner.devices,
-  );
+  // With Ray, training runs on the cluster's cards (the RayActor reports them), none of this box's.
+  const ray = cfg.cluster.backend === "ray";
+  const { devices, note } = ray
+    ? { devices: [], note: null }
+    : await discoverDevices(cfg.runtime.visibleDevices?.join(","), cfg.miner.devices);
   if (note) log.warn(note);
   log.info("Miner {hotkey} on netuid {netuid}: {devices}", {
     hotkey: wallet.hotkey.ss58,
     netuid: cfg.bittensor.netuid,
-    devices: devices.map((d) => d.name).join(", "),
+    devices: ray ? `the Ray cluster at ${cfg.cluster.ray.address}` : devices.map((d) => d.name).join(", "),
   });
 
   // The files server lives as long as the process, so a restarted RayActor's jobs keep their URLs.

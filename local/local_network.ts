@@ -48,11 +48,16 @@ export function chainSpecPath(env: Record<string, string | undefined>): string {
   return env.SATORI_CHAIN_SPEC ?? RAONET_GENESIS;
 }
 
-/** `baseModels`: local model folders (the tiny models) the miner's config allows validators to name. */
+/**
+ * `baseModels`: local model folders (the tiny models) the miner's config allows validators to name.
+ * `cluster`: a `cluster:` section for the config file (local/local_ray.ts) and its Ray token, which
+ * reaches the parsed config the way an operator's does (RAY_AUTH_TOKEN), never the file.
+ */
 export async function startLocalNetwork(
   runDir: string,
   env: Record<string, string | undefined> = Deno.env.toObject(),
-  opts: { baseModels?: readonly string[] } = {},
+  opts: { baseModels?: readonly string[]; cluster?: { section: Record<string, unknown>; token: string } } =
+    {},
 ): Promise<LocalNetwork> {
   await Deno.mkdir(runDir, { recursive: true });
   const cleanup: (() => Promise<void>)[] = [];
@@ -114,10 +119,12 @@ export async function startLocalNetwork(
       axon: { enabled: true, ip: "127.0.0.1", port: axonPort, external_ip: "203.0.113.10" },
       // A port of its own, so a local run never meets a real miner's dashboard on 8002.
       status: { host: "127.0.0.1", port: freePort() },
+      ...(opts.cluster ? { cluster: opts.cluster.section } : {}),
     });
     await Deno.writeTextFile(configFile, `# written by the local network for this run\n${text}`);
     // The token reaches the miner the way an operator's does: through HF_TOKEN, not the file.
-    const config = parseConfig(text, configFile, { HF_TOKEN: hfToken, HOME: env.HOME });
+    const rayToken = opts.cluster ? { RAY_AUTH_TOKEN: opts.cluster.token } : {};
+    const config = parseConfig(text, configFile, { HF_TOKEN: hfToken, HOME: env.HOME, ...rayToken });
     return {
       runDir,
       chain,

@@ -2,7 +2,8 @@
  * `deno task local`: starts the local network and the miner on it, then plays the validator: sends a
  * tiny text LoRA task (and an image one with `--image`) over the Bittensor axon protocol and follows it
  * with TaskStatus until it is done, printing each step and, at the end, where the adapter and the
- * result are. CPU only; a few minutes on a laptop.
+ * result are. CPU only; a few minutes on a laptop. With `--ray` the miner trains on a two-node Ray
+ * cluster instead (local/local_ray.ts) and two text tasks are sent, to train at the same time.
  */
 import { loadConfig } from "../core/config.ts";
 import { setupLogging } from "../core/logging.ts";
@@ -14,22 +15,30 @@ import {
   startLocalNetwork,
   tinyTaskRequest,
 } from "./local_network.ts";
-import type { TaskRequest } from "../core/task.ts";
+import type { Task, TaskRequest } from "../core/task.ts";
 import type { PyValue } from "../actors/axon/body_hash.ts";
 import { syncMetagraph } from "../actors/protocol.ts";
 import type { ChainMsg } from "../actors/protocol.ts";
 import type { ActorRef } from "../actors/runtime/actor.ts";
 import type { Supervisor } from "../actors/runtime/supervisor.ts";
+import type { Store } from "../core/store.ts";
+import {
+  insideCluster,
+  type LocalCluster,
+  localCluster,
+  reexecInCluster,
+  reportRayRuns,
+} from "./local_ray.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 const TASK_TIMEOUT_MS = 15 * 60_000;
 const END_STATES = new Set(["done", "failed", "rejected"]);
 
-export async function runLocal(
-  env: Record<string, string | undefined>,
-  opts: { image: boolean; configPath?: string },
-): Promise<number> {
+export type LocalOptions = { image: boolean; ray?: boolean; configPath?: string };
+
+export async function runLocal(env: Record<string, string | undefined>, opts: LocalOptions): Promise<number> {
   if (opts.configPath) await loadConfig(env, opts.configPath); // only validated: local mode writes its own
+  if (opts.ray && !insideCluster(env)) return await reexecInCluster(env, localArgs(opts));
   try {
     await Deno.stat(chainSpecPath(env));
   } catch {
@@ -41,35 +50,45 @@ export async function runLocal(
   }
   const runDir = `${REPO}data/local/run-${new Date().toISOString().replaceAll(/[:.]/g, "-")}`;
   const python = `${REPO}.venv/bin/python`;
-  const kinds: ("text" | "image")[] = opts.image ? ["text", "image"] : ["text"];
+  // With Ray, two text tasks: one for each node's GPU, at the same time.
+  const kinds: ("text" | "image")[] = opts.ray ? ["text", "text"] : ["text"];
+  if (opts.image) kinds.push("image");
   say(`run folder: ${runDir}`);
   say("building tiny models and toy datasets (nothing is downloaded)");
-  const tiny = await Promise.all(kinds.map((k) => buildTiny(python, k, `${runDir}/tiny-${k}`)));
+  const unique = [...new Set(kinds)];
+  const built = await Promise.all(unique.map((k) => buildTiny(python, k, `${runDir}/tiny-${k}`)));
+  const tiny = kinds.map((k) => built[unique.indexOf(k)]);
+  const cluster = opts.ray ? await localCluster(env, runDir) : undefined;
 
   say("starting the local network: Subtensor (chopsticks, raonet), HF Hub, task center, dataset host");
-  await using net = await startLocalNetwork(runDir, env, { baseModels: tiny.map((t) => t.model) });
+  await using net = await startLocalNetwork(runDir, env, { baseModels: built.map((t) => t.model), cluster });
+  if (cluster) say(`miner trains on the Ray cluster at ${cluster.address} (cluster.backend: ray)`);
   say(`chain ${net.chain.endpoint} · hub ${net.hub.url} · task center ${net.taskCenter.url}`);
   say(`miner hotkey ${net.minerWallet.hotkey.ss58} · validator hotkey ${net.validator.wallet.hotkey.ss58}`);
   const status = `http://127.0.0.1:${net.config.status.port}`;
   say(`dashboard ${status}/ · metrics ${status}/metrics`);
   const requests: TaskRequest[] = [];
+  const stamp = Date.now().toString(36);
   for (const [i, kind] of kinds.entries()) {
     const served = await net.files.serve(
       kind === "text" ? `${tiny[i].dataset}/train.jsonl` : tiny[i].dataset,
     );
-    requests.push(tinyTaskRequest(kind, `local-${kind}-${Date.now().toString(36)}`, tiny[i].model, served));
+    const name = kinds.indexOf(kind) === kinds.lastIndexOf(kind) ? kind : `${kind}${i + 1}`;
+    requests.push(tinyTaskRequest(kind, `local-${name}-${stamp}`, tiny[i].model, served));
   }
 
-  await using _logging = await setupLogging(net.config.logging, [net.hfToken]);
+  const secrets = [net.hfToken, ...(cluster ? [cluster.token] : [])];
+  await using _logging = await setupLogging(net.config.logging, secrets);
   const stop = Promise.withResolvers<void>();
   let allDone = false;
   const code = await runMiner(net.config, {
     stopRequested: stop.promise,
     stopDeadlineMs: 60_000,
     trainerEnv: { HF_HUB_OFFLINE: "1", TRANSFORMERS_OFFLINE: "1" },
-    onStarted: (sup) => {
+    onStarted: (sup, parts) => {
       void waitForMetagraph(sup)
         .then(() => playValidator(net, requests))
+        .then((ok) => ok && (!cluster || rayRuns(cluster, parts.store, requests)))
         .then((ok) => (allDone = ok), (e) => console.error(`local: ${(e as Error).message}`))
         .finally(() => stop.resolve());
     },
@@ -78,6 +97,19 @@ export async function runLocal(
   if (!allDone) return 1;
   say(`miner log: ${net.config.logging.file}`);
   return 0;
+}
+
+/** The flags to run the same command again inside the Ray cluster's namespace. */
+function localArgs(opts: LocalOptions): string[] {
+  const config = opts.configPath
+    ? ["--config", new URL(opts.configPath, `file://${Deno.cwd()}/`).pathname]
+    : [];
+  return ["local", "--ray", ...(opts.image ? ["--image"] : []), ...config];
+}
+
+async function rayRuns(cluster: LocalCluster, store: Store, requests: TaskRequest[]): Promise<boolean> {
+  const tasks = await Promise.all(requests.map((r) => store.getTask(r.id)));
+  return await reportRayRuns(cluster, tasks.filter((t): t is Task => t !== null), say);
 }
 
 /** A validator is known to the axon once the chain actor has synced the metagraph that lists it. */
@@ -99,10 +131,14 @@ function say(line: string): void {
   console.log(`[local] ${line}`);
 }
 
-/** Sends each task as a validator would and follows it to its end; true when every task is done. */
+/**
+ * Sends every task as a validator would, then follows them all to their end (so they may train at the
+ * same time); true when every task is done.
+ */
 async function playValidator(net: LocalNetwork, requests: TaskRequest[]): Promise<boolean> {
   const { dendrite } = net.validator;
   let ok = true;
+  const accepted: string[] = [];
   for (const request of requests) {
     const sent = await dendrite.call(net.axon, "TrainingTask", { task: request as unknown as PyValue });
     const reply = sent.synapse ?? {};
@@ -116,9 +152,10 @@ async function playValidator(net: LocalNetwork, requests: TaskRequest[]): Promis
       continue;
     }
     say(`task ${request.id} (${request.type} LoRA) accepted at queue position ${reply.queue_position}`);
-    ok = await follow(net, request.id) && ok;
+    accepted.push(request.id);
   }
-  return ok;
+  const followed = await Promise.all(accepted.map((id) => follow(net, id)));
+  return ok && followed.every(Boolean);
 }
 
 async function follow(net: LocalNetwork, taskId: string): Promise<boolean> {

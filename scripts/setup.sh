@@ -2,6 +2,7 @@
 # Creates what the miner and its tests need, once: the trainer's venv (.venv) from the pinned
 # trainer/requirements.txt and, with --test, the validator-side venvs for the real bittensor SDK, whose
 # pins clash with the trainer's: .venv-bt (10.x, the synapse protocol) and .venv-bt11 (11.x, btauth/1).
+# --ray (implied by --test) creates .venv-ray, the Ray cluster's (`deno task local --ray`, test:ray).
 # A stamp of each requirements file's hash makes re-runs instant and re-installs when the pins change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,8 @@ ensure_venv .venv trainer/requirements.txt
 if [ "${1:-}" = "--test" ]; then
   ensure_venv .venv-bt tests/requirements-bt.txt
   ensure_venv .venv-bt11 tests/requirements-bt11.txt
+fi
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--ray" ]; then
   ensure_venv .venv-ray tests/requirements-ray.txt
 fi
 
