@@ -114,7 +114,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function withLogging(cfg: MinerConfig, run: (cfg: MinerConfig) => Promise<number>): Promise<number> {
-  const secrets = [cfg.huggingface.token, cfg.status.token].filter((s): s is string => !!s);
+  const secrets = [cfg.huggingface.token, cfg.status.token, cfg.cluster.ray.token].filter((s): s is string =>
+    !!s
+  );
   await using _logging = await setupLogging(cfg.logging, secrets);
   return await run(cfg);
 }

@@ -98,7 +98,10 @@ export async function startRayActor(deps: RayDeps): Promise<ActorRef<GpuMsg>> {
       for (const run of state.runs.values()) run.tail.abort(); // jobs live on: a restart re-attaches
     },
   });
-  await ask(ref, (reply) => ({ type: "ready", reply }), { timeoutMs: 120_000 });
+  await ask(ref, (reply) => ({ type: "ready", reply }), { timeoutMs: 120_000 }).catch((e: Error) => {
+    // The start failed in init (a wrong token, an unreachable head): its own error says why, not the ask's.
+    throw e.cause instanceof Error ? e.cause : e;
+  });
   return ref as ActorRef<GpuMsg>;
 }
 

@@ -14,6 +14,7 @@ import { submissionId } from "../../actors/ray/ray_jobs.ts";
 import { trainerPackage } from "../../actors/ray/trainer_package.ts";
 import { RayError, type RayJob } from "../../actors/ray/ray_client.ts";
 import { ROOT } from "../queue_tiny_text.ts";
+import { makeLocalWallet } from "../../local/wallets.ts";
 import { Store } from "../../core/store.ts";
 import { manifestPath, storePath } from "../../core/paths.ts";
 import { NODE_IP, rayAddress, rayToken } from "./cluster.ts";
@@ -217,4 +218,36 @@ Deno.test("doctor's Ray checks pass against the cluster and name the address, no
   );
   assert.equal(bad[0].ok, false);
   assert.ok(bad[0].detail.includes(rayAddress()) && !JSON.stringify(bad).includes(wrong), bad[0].detail);
+});
+
+Deno.test("main.ts start with a wrong Ray token exits 1 naming the address, and the token is nowhere in its output or log", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ray-start-" });
+  const wallet = await makeLocalWallet(`${dir}/wallets`, "miner");
+  const wrong = "wrong-token-for-start-0123456789";
+  await Deno.writeTextFile(
+    `${dir}/config.yml`,
+    [
+      `wallet: { name: miner, path: ${dir}/wallets }`,
+      `miner: { data_dir: ${dir}/data }`,
+      `logging: { file: ${dir}/miner.log }`,
+      `training: { python: ${ROOT}/.venv/bin/python, cache_dir: ${dir}/cache }`,
+      "bittensor: { chain_endpoint: ws://127.0.0.1:9 }",
+      "axon: { enabled: false }",
+      "status: { enabled: false }",
+      `cluster: { backend: ray, ray: { address: "${rayAddress()}", files: { port: 38004 } } }`,
+    ].join("\n"),
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/main.ts`, "start", "--config", `${dir}/config.yml`],
+    env: { RAY_AUTH_TOKEN: wrong },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(90_000),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const log = await Deno.readTextFile(`${dir}/miner.log`).catch(() => "");
+  assert.equal(out.code, 1, text);
+  assert.match(text + log, new RegExp(`Ray at ${rayAddress().replaceAll(".", "\\.")} refused the token`));
+  assert.ok(!text.includes(wrong) && !log.includes(wrong), "the token reached the output or the log");
+  assert.ok(wallet.ss58);
 });
