@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { submissionId } from "../../actors/ray/ray_jobs.ts";
 import { Store } from "../../core/store.ts";
 import { storePath } from "../../core/paths.ts";
-import { killRaylet, NODE_IP, startNode } from "./cluster.ts";
+import { killRaylet, NODE_IP, rayAddress, rayToken, startNode } from "./cluster.ts";
 import { jobsLike, startRayMiner } from "./ray_harness.ts";
 
 const RUN = `r${Date.now().toString(36)}`;
@@ -84,6 +84,35 @@ Deno.test("miner SIGKILLed while its Ray job runs: the restart re-attaches, and 
   );
   assert.equal(task.interruptions, 0);
   assert.deepEqual((await jobsLike(`satori-${id}-`)).map((j) => j.submission_id), [sid]);
+});
+
+Deno.test("a job Ray no longer knows (its head restarted) is trained again as the task's next run, its attempt given back", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "ray-forgot-" });
+  const nodeWorkDir = await Deno.makeTempDir({ prefix: "ray-forgot-node-" });
+  const id = `${RUN}-forgot`;
+  const sid = submissionId(id, 1);
+  {
+    await using miner = await startRayMiner({ dataDir, nodeWorkDir });
+    await miner.submit(id, { maxSteps: 20_000, checkpointEvery: 0 });
+    await waitFor(async () => (await miner.client.job(sid))?.status === "RUNNING", 60_000);
+  } // the miner stops; its job goes on at Ray
+  const headers = { Authorization: `Bearer ${rayToken()}` };
+  await fetch(`${rayAddress()}/api/jobs/${sid}/stop`, { method: "POST", headers }).then((r) =>
+    r.body?.cancel()
+  );
+  await waitFor(async () => (await jobsLike(sid))[0]?.status === "STOPPED", 60_000);
+  const deleted = await fetch(`${rayAddress()}/api/jobs/${sid}`, { method: "DELETE", headers });
+  await deleted.body?.cancel();
+  assert.equal(deleted.status, 200);
+  assert.deepEqual(await jobsLike(sid), [], "Ray has forgotten the job, as after a head restart");
+
+  await using again = await startRayMiner({ dataDir, nodeWorkDir });
+  await waitFor(async () => (await again.client.job(submissionId(id, 2))) !== null, 60_000);
+  const task = await again.store.getTask(id);
+  assert.equal(task?.interruptions, 1);
+  assert.equal(task?.attempts, 1, "the lost run used no attempt");
+  assert.equal(task?.history.filter((h) => h.state === "training").length, 2);
+  await again.client.stop(submissionId(id, 2));
 });
 
 Deno.test("raylet of the node running a task killed: the task is retried on the other node and finishes; the orphaned trainer exits", async () => {
