@@ -59,6 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     rem.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in WORK/NAME/out")
     rem.add_argument("--allow-remote-code", action="store_true", help="passed on to `run`")
     rem.add_argument("--nprocs", type=int, default=1, help="GPUs Ray gave the job: above 1, `run` goes under torchrun")
+    rem.add_argument(
+        "--return-within-s",
+        type=float,
+        default=600.0,
+        help="how long to keep retrying the artifacts' return to the miner (it may be restarting)",
+    )
     return parser.parse_args(argv)
 
 
@@ -133,7 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         from .remote import remote_command
 
         return remote_command(
-            args.fetch, args.put, args.work, args.name, args.resume, args.allow_remote_code, args.nprocs
+            args.fetch,
+            args.put,
+            args.work,
+            args.name,
+            args.resume,
+            args.allow_remote_code,
+            args.nprocs,
+            args.return_within_s,
         )
     from .parallel import Parallel
 

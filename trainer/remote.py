@@ -27,7 +27,7 @@ from .errors import TrainerError
 from .events import claim_stdout, forward_line, report_error
 from .fetch import fetch_inputs
 from .lifeline import watch_parent
-from .transfer import TransferError, check_base, check_rel_path, host_of, put_file, url_path
+from .transfer import RETURN_WITHIN_S, TransferError, check_base, check_rel_path, host_of, put_file, url_path
 
 log = logging.getLogger("trainer.remote")
 
@@ -38,7 +38,7 @@ QUIET = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # a `\r` bar
 # to the next event line in Ray's job log, where stdout and stderr share one file
 
 
-def return_artifacts(put: str, out: Path, done: dict[str, Any]) -> None:
+def return_artifacts(put: str, out: Path, done: dict[str, Any], within_s: float) -> None:
     for artifact in done.get("artifacts") or []:
         raw = artifact.get("path") if isinstance(artifact, dict) else None
         try:
@@ -46,7 +46,7 @@ def return_artifacts(put: str, out: Path, done: dict[str, Any]) -> None:
         except ValueError as err:
             raise TrainerError("internal", f"Cannot return artifact {raw!r}: {err}") from None
         try:
-            got = put_file(put + "out/" + url_path(path), f"artifact {path}", out / path)
+            got = put_file(put + "out/" + url_path(path), f"artifact {path}", out / path, within_s)
         except OSError as err:
             raise TrainerError("internal", f"Cannot return artifact {path}: {err.strerror}") from None
         if got != (artifact.get("sha256"), artifact.get("bytes")):
@@ -143,7 +143,14 @@ def trainer_argv(folder: Path, resume: bool, allow_remote_code: bool, nprocs: in
 
 
 def remote_command(
-    fetch: str, put: str, work: Path, name: str, resume: bool, allow_remote_code: bool, nprocs: int = 1
+    fetch: str,
+    put: str,
+    work: Path,
+    name: str,
+    resume: bool,
+    allow_remote_code: bool,
+    nprocs: int = 1,
+    return_within_s: float = RETURN_WITHIN_S,
 ) -> int:
     claim_stdout()
     wrapper = Remote()
@@ -163,7 +170,7 @@ def remote_command(
         wrapper.phase = "upload"
         if wrapper.stopping:
             raise TrainerError("cancelled", "Remote training cancelled by signal before the artifacts were returned")
-        return_artifacts(put, folder / "out", done)
+        return_artifacts(put, folder / "out", done, return_within_s)
     except TransferError as err:
         report_error("internal", str(err))
         return 1

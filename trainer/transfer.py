@@ -22,8 +22,8 @@ log = logging.getLogger("trainer.remote")
 TIMEOUT_S = 30.0  # per request: connect and each read
 TRIES = 3
 # The adapter goes back at the end of hours of training: worth waiting out a miner restart (its files
-# server is down meanwhile) rather than failing the run. 12 tries, at most a minute apart: ~6 minutes.
-RETURN_TRIES = 12
+# server is down meanwhile) rather than failing the run; `remote --return-within-s` bounds the waiting.
+RETURN_WITHIN_S = 600.0
 BACKOFF_S = 1.0  # before the 2nd try; doubled before each next one, up to MAX_BACKOFF_S
 MAX_BACKOFF_S = 60.0
 CHUNK = 1024 * 1024
@@ -93,23 +93,28 @@ def with_tries(
     url: str,
     attempt: Callable[[], T],
     sleep: Callable[[float], None] = time.sleep,
-    tries: int = TRIES,
+    within_s: float | None = None,
 ) -> T:
-    """Run `attempt` up to `tries` times, backing off on connection errors and 5xx; raise TransferError.
-    Only network errors are caught: a TrainerError raised by a signal handler passes through."""
+    """Run `attempt` up to TRIES times, or, given `within_s`, as long as the waits between tries add up to
+    no more than that, backing off on connection errors and 5xx; raise TransferError. Only network
+    errors are caught: a TrainerError raised by a signal handler passes through."""
     delay = BACKOFF_S
-    for n in range(1, tries + 1):
+    waited = 0.0
+    n = 0
+    while True:
+        n += 1
         try:
             return attempt()
         except ValueError:  # http.client.InvalidURL and urllib's own: their text would repeat the URL
             raise TransferError(f"{what} at {host_of(url)}: invalid URL") from None
         except (OSError, http.client.HTTPException) as err:
-            if not _retryable(err) or n == tries:
+            out_of_time = waited + delay > within_s if within_s is not None else n >= TRIES
+            if not _retryable(err) or out_of_time:
                 raise TransferError(f"{what} at {host_of(url)}: {_cause(err)}") from None
-            log.warning("%s at %s: %s; try %d of %d in %.0f s", what, host_of(url), _cause(err), n + 1, tries, delay)
+            log.warning("%s at %s: %s; try %d in %.0f s", what, host_of(url), _cause(err), n + 1, delay)
             sleep(delay)
+            waited += delay
             delay = min(delay * 2, MAX_BACKOFF_S)
-    raise AssertionError("unreachable")
 
 
 def get_bytes(url: str, what: str, limit: int) -> bytes:
@@ -165,7 +170,13 @@ class _HashingReader:
         return chunk
 
 
-def put_file(url: str, what: str, src: Path, sleep: Callable[[float], None] = time.sleep) -> tuple[str, int]:
+def put_file(
+    url: str,
+    what: str,
+    src: Path,
+    within_s: float = RETURN_WITHIN_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, int]:
     """Stream `src` as a PUT with Content-Length; returns (sha256, bytes) of the body sent. A missing
     `src` raises FileNotFoundError at once (not retried)."""
     src.stat()
@@ -180,4 +191,4 @@ def put_file(url: str, what: str, src: Path, sleep: Callable[[float], None] = ti
                 resp.read()
         return body.digest.hexdigest(), body.sent
 
-    return with_tries(f"Cannot return {what} to the miner", url, attempt, sleep, RETURN_TRIES)
+    return with_tries(f"Cannot return {what} to the miner", url, attempt, sleep, within_s)

@@ -106,6 +106,7 @@ def miner() -> Iterator[Miner]:
 
 def remote_argv(miner: Miner, work: Path, resume: bool = False) -> list[str]:
     args = ["--fetch", miner.base, "--put", miner.base, "--work", str(work), "--name", "task-1.a"]
+    args += ["--return-within-s", "3"]  # a failing return gives up in seconds, not the default 10 minutes
     return [sys.executable, "-m", "trainer", "remote", *args, *(["--resume"] if resume else [])]
 
 

@@ -93,8 +93,12 @@ def test_put_file_waits_out_a_miner_restart_with_capped_backoff(tmp_path: Path) 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1/tok/out/adapter.bin"
     with pytest.raises(transfer.TransferError):
-        transfer.put_file(f"http://127.0.0.1:{port}/v1/tok/out/adapter.bin", "artifact adapter.bin", src, slept.append)
-    assert len(slept) == transfer.RETURN_TRIES - 1
+        transfer.put_file(url, "artifact adapter.bin", src, sleep=slept.append)
     assert max(slept) == transfer.MAX_BACKOFF_S
-    assert sum(slept) >= 300  # minutes, not seconds: a restart fits
+    assert transfer.RETURN_WITHIN_S - transfer.MAX_BACKOFF_S < sum(slept) <= transfer.RETURN_WITHIN_S
+    slept.clear()
+    with pytest.raises(transfer.TransferError):
+        transfer.put_file(url, "artifact adapter.bin", src, within_s=3, sleep=slept.append)
+    assert slept == [1.0, 2.0]
