@@ -28,10 +28,32 @@ const benches: Bench[] = [
     run: () => benchAxonBtauth(),
   },
   {
+    name: "ray (enqueue → trainer started on Ray vs local; N tiny tasks on 1 vs 2 Ray nodes)",
+    run: () => benchRayCluster(),
+  },
+  {
     name: "status server (axon with the status server on, scraped each second, vs off; /metrics render time)",
     run: () => benchStatus(),
   },
 ];
+
+/**
+ * bench/ray.ts inside a two-node cluster of its own (its own network namespace and folder, so it never
+ * meets the cluster the Ray tests use), started and stopped by scripts/ray_cluster.sh. Its imports are
+ * cached first: nothing in the namespace reaches a registry.
+ */
+async function benchRayCluster(): Promise<void> {
+  const exec = async (cmd: string, args: string[], env: Record<string, string> = {}) => {
+    const child = new Deno.Command(cmd, { args, env, stdout: "inherit", stderr: "inherit" }).spawn();
+    const status = await child.status;
+    if (!status.success) throw new Error(`${cmd} ${args.join(" ")} exited with code ${status.code}`);
+  };
+  await exec(Deno.execPath(), ["cache", "bench/ray.ts"]);
+  await exec("scripts/ray_cluster.sh", ["run", Deno.execPath(), "run", "-A", "bench/ray.ts"], {
+    RAY_TEST_NETNS: "satori-ray-bench",
+    RAY_TEST_DIR: "/tmp/ray-bench",
+  });
+}
 
 const only = Deno.args[0];
 let failed = 0;

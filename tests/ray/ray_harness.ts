@@ -8,7 +8,7 @@ import { buildManifest } from "../../actors/task_center/dataset/describe.ts";
 import { datasetDir, manifestPath, rayKeyPath, storePath } from "../../core/paths.ts";
 import { Store } from "../../core/store.ts";
 import { newTask, type Task, TaskRequest, transition } from "../../core/task.ts";
-import type { Device } from "../../core/device.ts";
+import { type Device, hostOf } from "../../core/device.ts";
 import { enqueue, type GpuMsg, type GpuReport, type QueueMsg } from "../../actors/protocol.ts";
 import { admissionPolicy } from "../../actors/queue/policy.ts";
 import { startQueueActor } from "../../actors/queue/queue_actor.ts";
@@ -31,8 +31,11 @@ export type RayMiner = AsyncDisposable & {
   reports: GpuReport[];
   devices: () => Device[];
   queue(): ActorRef<QueueMsg>;
-  /** Stores a validated text task for the tiny Llama and queues it. */
-  submit(id: string, opts?: { maxSteps?: number; checkpointEvery?: number }): Promise<Task>;
+  /** Stores a validated text task for the tiny Llama and queues it; `onEnqueue` runs just before the enqueue. */
+  submit(
+    id: string,
+    opts?: { maxSteps?: number; checkpointEvery?: number; onEnqueue?: () => void },
+  ): Promise<Task>;
   waitState(id: string, states: string[], timeoutMs?: number): Promise<Task>;
 };
 
@@ -45,6 +48,8 @@ export type RayMinerOptions = {
   stopWaitS?: number;
   /** The files server's port: fixed across a restart (as `cluster.ray.files.port` is), else any. */
   filesPort?: number;
+  /** Only these nodes' cards reach the queue (a one-node baseline on the same cluster); default all. */
+  onlyHosts?: string[];
 };
 
 export async function startRayMiner(opts: RayMinerOptions = {}): Promise<RayMiner> {
@@ -90,7 +95,9 @@ export async function startRayMiner(opts: RayMinerOptions = {}): Promise<RayMine
               startTimeoutMs: 60_000,
               timeLimitMs: 600_000,
               env: TRAINER_ENV,
-              publish: (d) => (devices = d),
+              publish: (d) => (devices = opts.onlyHosts
+                ? d.filter((x) => opts.onlyHosts!.includes(hostOf(x)))
+                : d),
             }),
         },
         {
@@ -152,6 +159,7 @@ export async function startRayMiner(opts: RayMinerOptions = {}): Promise<RayMine
         now,
       );
       await store.createTask(task);
+      o.onEnqueue?.();
       const queued = await enqueue(miner.queue(), task);
       if (!queued.ok) throw new Error(`Cannot queue ${id}: ${queued.message}`);
       return task;
