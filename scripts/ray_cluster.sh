@@ -72,7 +72,11 @@ start() {
   [ -x "$ray" ] || { echo "ray_cluster: $ray missing; run scripts/setup.sh --test" >&2; exit 1; }
   ip netns list | grep -qw "$ns" || ip netns add "$ns"
   in_ns ip link set lo up
-  if in_ns curl -s -o /dev/null http://127.0.0.1:8265/api/version 2>/dev/null; then return 0; fi
+  # Already up, and ours: it answers with our token.
+  if [ -f "$dir/token" ] &&
+    in_ns curl -sf -o /dev/null -H "Authorization: Bearer $(token)" http://127.0.0.1:8265/api/version 2>/dev/null; then
+    return 0
+  fi
   # What is left of a cluster that lost its head goes first.
   ip netns pids "$ns" | xargs -r kill -KILL 2>/dev/null || true
   rm -rf "$dir" && mkdir -p "$dir/tmp" && chmod 700 "$dir"
