@@ -18,7 +18,7 @@ import type { Device } from "../../core/device.ts";
 import type { Task } from "../../core/task.ts";
 import type { GpuAdoption, GpuMsg, GpuReporter } from "../protocol.ts";
 import { type ActorRef, ask, type Clock, realClock, spawn } from "../runtime/actor.ts";
-import { finish, follow, isEnded, onLogs, settle, startTail, stopRun } from "./ray_follow.ts";
+import { finish, follow, isEnded, onLogs, sendStop, settle, startTail, stopRun } from "./ray_follow.ts";
 import { clusterDevices, submissionId } from "./ray_jobs.ts";
 import type { Msg, RayDeps, State } from "./ray_state.ts";
 import { train } from "./ray_submit.ts";
@@ -132,6 +132,7 @@ async function tick(state: State): Promise<void> {
         await finish(state, run, { ok: false, code: "crashed", message });
         continue;
       }
+      if (run.stopping !== null && !run.stopSent) await sendStop(state, run);
       if (job.status === "RUNNING") run.started = true;
       if (!run.tailing && job.status === "RUNNING") startTail(state, run);
       if (!run.started && run.stopping === null && now - run.submittedMs > deps.startTimeoutMs) {

@@ -37,6 +37,7 @@ export function follow(
     submittedMs,
     started: false,
     stopping: null,
+    stopSent: false,
     tail: new AbortController(),
     tailing: false,
   };
@@ -86,8 +87,18 @@ export async function stopRun(
     return { ok: false, reason: "not_running", message: `Cannot stop "${taskId}": no Ray job runs it` };
   }
   run.stopping ??= why;
-  await state.deps.client.stop(run.sid);
+  await sendStop(state, run);
   return { ok: true };
+}
+
+/** Asks Ray to stop the job; when the head cannot be reached, the next poll asks again (`stopSent`). */
+export async function sendStop(state: State, run: Run): Promise<void> {
+  try {
+    await state.deps.client.stop(run.sid);
+    run.stopSent = true;
+  } catch (e) {
+    log.warn("Cannot stop Ray job {sid} yet: {message}", { sid: run.sid, message: (e as Error).message });
+  }
 }
 
 /** A job ended: read the rest of its log, check what came back, report the outcome once. */

@@ -42,6 +42,8 @@ export type Run = {
   submittedMs: number;
   started: boolean;
   stopping: Stopping;
+  /** Ray took the stop; until then each poll asks again. */
+  stopSent: boolean;
   tail: AbortController;
   tailing: boolean;
 };

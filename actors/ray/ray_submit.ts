@@ -76,7 +76,8 @@ export async function train(state: State, job: TrainJob, report: GpuReporter): P
   if (!submitted.submitted) log.info("Ray already had job {sid}: following it", { sid });
   const run = follow(state, job.taskId, sid, job.devices, report, now);
   log.info("Training task {taskId} on Ray node {host} as job {sid}", { taskId: job.taskId, host, sid });
-  if (isEnded(submitted.job)) await settle(state, run, submitted.job);
+  // Already over (a run Ray had): settled now, or by the next poll when the head does not answer.
+  if (isEnded(submitted.job)) await settle(state, run, submitted.job).catch(() => {});
   return { ok: true };
 }
 

@@ -116,6 +116,30 @@ Deno.test("Ray backend cancels a running task: the trainer checkpoints, the job 
   assert.match(log, /"code": ?"cancelled"/);
 });
 
+Deno.test("Ray backend asks again when the head does not take a stop: the cancelled job still ends STOPPED", async () => {
+  let refused = 0;
+  await using miner = await startRayMiner({
+    wrapClient: (client) => ({
+      ...client,
+      stop: (sid: string) => {
+        // The head is unreachable for the first stop, as in a network blip.
+        if (refused++ === 0) {
+          return Promise.reject(new RayError(`Ray at ${client.address} is unreachable`, null));
+        }
+        return client.stop(sid);
+      },
+    }),
+  });
+  const id = `${RUN}-blip`;
+  await miner.submit(id, { maxSteps: 20_000, checkpointEvery: 0 });
+  await waitFor(() =>
+    miner.reports.some((r) => r.kind === "event" && r.taskId === id && r.event.type === "progress")
+  );
+  assert.ok((await cancelTask(miner.queue(), id)).ok);
+  await waitFor(async () => (await miner.client.job(submissionId(id, 1)))?.status === "STOPPED", 60_000);
+  assert.ok(refused >= 2, "the stop was sent again after the first was refused");
+});
+
 Deno.test("RayActor refuses a wrong token at start with the address named and the token nowhere", async () => {
   const wrong = "wrong-token-0123456789abcdef";
   const client = rayClient({ address: rayAddress(), token: wrong });

@@ -46,6 +46,8 @@ export type RayMinerOptions = {
   onReport?: (report: GpuReport) => void;
   token?: string;
   stopWaitS?: number;
+  /** Wraps the RayActor's client: a test makes the head fail a call. */
+  wrapClient?: (client: RayClient) => RayClient;
   /** The files server's port: fixed across a restart (as `cluster.ray.files.port` is), else any. */
   filesPort?: number;
   /** Only these nodes' cards reach the queue (a one-node baseline on the same cluster); default all. */
@@ -82,7 +84,7 @@ export async function startRayMiner(opts: RayMinerOptions = {}): Promise<RayMine
           shutdownMs: 15_000,
           start: () =>
             startRayActor({
-              client,
+              client: opts.wrapClient?.(client) ?? client,
               store,
               dataDir,
               trainerPackage: pkg,
