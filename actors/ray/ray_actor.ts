@@ -20,7 +20,7 @@ import type { GpuAdoption, GpuMsg, GpuReporter } from "../protocol.ts";
 import { type ActorRef, ask, type Clock, realClock, spawn } from "../runtime/actor.ts";
 import { finish, follow, isEnded, onLogs, sendStop, settle, startTail, stopRun } from "./ray_follow.ts";
 import { clusterDevices, submissionId } from "./ray_jobs.ts";
-import type { Msg, RayDeps, State } from "./ray_state.ts";
+import type { Msg, RayDeps, Run, State } from "./ray_state.ts";
 import { train } from "./ray_submit.ts";
 
 export type { RayDeps } from "./ray_state.ts";
@@ -88,8 +88,11 @@ async function handle(state: State, msg: Msg): Promise<void> {
       return msg.reply(adopt(state, msg.report));
     case "tick":
       return await tick(state);
-    case "logs":
-      return onLogs(state, msg.taskId, msg.sid, msg.text, msg.from);
+    case "logs": {
+      const ending = onLogs(state, msg.taskId, msg.sid, msg.text, msg.from);
+      if (ending) return await tick(state); // its last event: the job is about to end
+      return;
+    }
     case "tailEnded": {
       const run = state.runs.get(msg.taskId);
       if (run?.sid === msg.sid) run.tailing = false;
@@ -109,6 +112,7 @@ async function refreshNodes(state: State): Promise<void> {
 /** Polls the nodes and every run's job; settles what ended, stops what overstayed. */
 async function tick(state: State): Promise<void> {
   const { deps, clock } = state;
+  clock.clearTimeout(state.timer); // a run's last event may call a tick early: one timer at a time
   try {
     await refreshNodes(state);
     for (const run of [...state.runs.values()]) {
@@ -152,8 +156,22 @@ async function tick(state: State): Promise<void> {
       message: (e as Error).message,
     });
   } finally {
-    state.timer = clock.setTimeout(() => state.self.offer({ type: "tick" }), deps.pollMs);
+    const soon = [...state.runs.values()].some(changing);
+    state.timer = clock.setTimeout(
+      () => state.self.offer({ type: "tick" }),
+      soon ? QUICK_POLL_MS : deps.pollMs,
+    );
   }
+}
+
+/**
+ * While a job starts, ends or stops, its state is read every QUICK_POLL_MS: its log is followed as soon
+ * as it runs, and its cards go back to the queue as soon as it ends (the next task waits on that).
+ */
+const QUICK_POLL_MS = 250;
+
+function changing(run: Run): boolean {
+  return !run.started || run.stopping !== null || run.log.end.done !== null || run.log.end.error !== null;
 }
 
 function adopt(state: State, report: GpuReporter): GpuAdoption {

@@ -66,10 +66,13 @@ export function startTail(state: State, run: Run): void {
   })();
 }
 
-export function onLogs(state: State, taskId: string, sid: string, text: string, from: number): void {
+/** Reports the events a log chunk completes; true when one of them is the run's last (done or error). */
+export function onLogs(state: State, taskId: string, sid: string, text: string, from: number): boolean {
   const run = state.runs.get(taskId);
-  if (run?.sid !== sid) return;
-  for (const event of run.log.push(text, from)) send(state, run, { kind: "event", taskId, event });
+  if (run?.sid !== sid) return false;
+  const events = run.log.push(text, from);
+  for (const event of events) send(state, run, { kind: "event", taskId, event });
+  return events.some((e) => e.type === "done" || e.type === "error");
 }
 
 export function send(state: State, run: Run, report: GpuReport): void {
