@@ -197,6 +197,42 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const row = (name: string, ...cells: string[]) =>
   console.log(`  ${name.padEnd(40)}${cells.map((c) => c.padStart(12)).join("")}`);
 
+/**
+ * The machine's own ceiling for the two-node figure: two bare trainers (`python -m trainer run`, no
+ * miner, no Ray) at once against one after the other, with the same task. Both "nodes" of the test
+ * cluster share this box's cores, so two Ray nodes can go no faster than this.
+ */
+async function ceiling(steps: number): Promise<{ sequential: number; parallel: number }> {
+  const tiny = await tinyText();
+  const dir = await Deno.makeTempDir({ prefix: "ray-bench-ceiling-" });
+  const task = `${dir}/task.json`;
+  const training = tinyTraining(tiny.model, steps);
+  training.hyperparameters.checkpoint_every = CHECKPOINT_EVERY;
+  await Deno.writeTextFile(task, JSON.stringify({ ...training, task_id: "ceiling", type: "text" }));
+  const trainOnce = async (n: number) => {
+    const out = await new Deno.Command(PYTHON, {
+      args: ["-m", "trainer", "run", "--task", task, "--dataset", tiny.dataset, "--out", `${dir}/out-${n}`],
+      cwd: ROOT,
+      env: TRAINER_ENV,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(`bare trainer failed: ${new TextDecoder().decode(out.stderr).slice(-300)}`);
+    }
+  };
+  await trainOnce(0); // warm the page cache, as the Ray runs were warmed
+  let t = performance.now();
+  await trainOnce(1);
+  await trainOnce(2);
+  const sequential = performance.now() - t;
+  t = performance.now();
+  await Promise.all([trainOnce(3), trainOnce(4)]);
+  const parallel = performance.now() - t;
+  await Deno.remove(dir, { recursive: true });
+  return { sequential, parallel };
+}
+
 export async function benchRay(opts: { k: number; n: number; steps: number }): Promise<void> {
   const run = `b${Date.now().toString(36)}`;
   using cluster = watchCluster();
@@ -245,6 +281,9 @@ export async function benchRay(opts: { k: number; n: number; steps: number }): P
       (opts.n / (two / 60_000)).toFixed(2),
     );
   }
+  const bare = await ceiling(opts.steps);
+  row(`2 bare trainers × ${opts.steps} steps (no Ray)`, "in turn", "at once", "ceiling");
+  row("", sec(bare.sequential), sec(bare.parallel), `×${(bare.sequential / bare.parallel).toFixed(2)}`);
   console.log(`  bench wall time ${sec(performance.now() - started)}`);
 }
 
