@@ -17,14 +17,12 @@ import { startGpuActor } from "../actors/gpu/gpu_actor.ts";
 import { enqueue, type GpuReport } from "../actors/protocol.ts";
 import { admissionPolicy } from "../actors/queue/policy.ts";
 import { startQueueActor } from "../actors/queue/queue_actor.ts";
-import { buildManifest } from "../actors/task_center/dataset/describe.ts";
 import { CPU_DEVICE } from "../core/device.ts";
-import { datasetDir, manifestPath, storePath } from "../core/paths.ts";
+import { manifestPath, storePath } from "../core/paths.ts";
 import { Store } from "../core/store.ts";
-import { newTask, TaskRequest, transition } from "../core/task.ts";
 import { PYTHON, ROOT, tinyText, tinyTraining, TRAINER_ENV } from "../tests/queue_tiny_text.ts";
 import { NODE_IP, rayAddress, rayToken } from "../tests/ray/cluster.ts";
-import { type RayMiner, startRayMiner } from "../tests/ray/ray_harness.ts";
+import { type RayMiner, startRayMiner, validatedTinyTask } from "../tests/ray/ray_harness.ts";
 
 /** What the bench needs of a miner: queue one tiny task, calling `onEnqueue` just before the enqueue. */
 type Submit = (id: string, maxSteps: number, onEnqueue: () => void) => Promise<void>;
@@ -132,28 +130,12 @@ async function startLocalMiner(onReport: (r: GpuReport) => void) {
     onReport,
     progressWriteMs: 0,
   });
-  // The same preparation as tests/ray/ray_harness.ts's submit: a copied dataset with a real manifest.
+  // The same preparation as the Ray side's: a copied dataset with a real manifest.
   const submit: Submit = async (id, maxSteps, onEnqueue) => {
-    const training = tinyTraining(tiny.model, maxSteps);
-    training.hyperparameters.checkpoint_every = CHECKPOINT_EVERY;
-    const request = TaskRequest.parse({
-      id,
-      type: "text",
-      dataset: { kind: "hf", repo: "satori/toy", revision: "main" },
-      training,
+    const task = await validatedTinyTask(store, dataDir, tiny.model, tiny.dataset, id, {
+      maxSteps,
+      checkpointEvery: CHECKPOINT_EVERY,
     });
-    const dir = datasetDir(dataDir, id);
-    await Deno.mkdir(dir, { recursive: true });
-    await Deno.copyFile(`${tiny.dataset}/train.jsonl`, `${dir}/train.jsonl`);
-    const manifest = await buildManifest(dir, id, request.dataset, "hf");
-    await Deno.writeTextFile(manifestPath(dataDir, id), JSON.stringify(manifest));
-    const now = Date.now();
-    const task = transition(
-      transition(newTask(request, "5Validator", now, 1_000), { type: "submitDataset" }, now),
-      { type: "datasetValidated" },
-      now,
-    );
-    await store.createTask(task);
     onEnqueue();
     const queued = await enqueue(queue, task);
     if (!queued.ok) throw new Error(`Cannot queue ${id}: ${queued.message}`);

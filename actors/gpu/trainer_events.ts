@@ -57,6 +57,18 @@ export type RunEnd = {
   cancelled: boolean;
 };
 
+/** A run's end before anything is known of it: no events, no exit status yet. */
+export function newRunEnd(): RunEnd {
+  return {
+    done: null,
+    error: null,
+    status: { code: -1, signal: null },
+    stderrTail: [],
+    timedOut: false,
+    cancelled: false,
+  };
+}
+
 /** Decides the outcome: success only with a `done` event and exit code 0, as the contract says. */
 export function outcomeOf(end: RunEnd): TrainerOutcome {
   if (end.timedOut) {

@@ -4,7 +4,7 @@
  * (the trainer checkpoints and says `cancelled`), then SIGKILL to the group after a grace period.
  */
 import type { TrainerEvent } from "../../core/training.ts";
-import { EventDecoder, LineTail, outcomeOf, type RunEnd } from "./trainer_events.ts";
+import { EventDecoder, LineTail, newRunEnd, outcomeOf } from "./trainer_events.ts";
 import type { TrainerOutcome } from "../../core/training.ts";
 
 export type TrainerRun = {
@@ -59,14 +59,7 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
   }).spawn();
   run.onSpawn?.(child.pid);
 
-  const end: RunEnd = {
-    done: null,
-    error: null,
-    status: { code: -1, signal: null },
-    stderrTail: [],
-    timedOut: false,
-    cancelled: false,
-  };
+  const end = newRunEnd();
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   const stop = (why: "timeout" | "cancel") => {
     if (why === "timeout") end.timedOut = true;

@@ -5,7 +5,7 @@
  */
 import type { Device } from "../../core/device.ts";
 import type { TrainerOutcome } from "../../core/training.ts";
-import { EventDecoder, LineTail, outcomeOf, type RunEnd } from "../gpu/trainer_events.ts";
+import { EventDecoder, LineTail, newRunEnd, outcomeOf, type RunEnd } from "../gpu/trainer_events.ts";
 import type { TrainerEvent } from "../../core/training.ts";
 import type { RayJob, RayNode } from "./ray_client.ts";
 
@@ -79,14 +79,7 @@ const RAY_PREAMBLE = [/^Running entrypoint for job /, /Runtime env is setting up
  * by its length.
  */
 export class JobLog {
-  readonly end: RunEnd = {
-    done: null,
-    error: null,
-    status: { code: -1, signal: null },
-    stderrTail: [],
-    timedOut: false,
-    cancelled: false,
-  };
+  readonly end: RunEnd = newRunEnd();
   /** Characters read so far. */
   read = 0;
   private readonly decoder = new EventDecoder();

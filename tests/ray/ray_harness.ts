@@ -141,26 +141,10 @@ export async function startRayMiner(opts: RayMinerOptions = {}): Promise<RayMine
     devices: () => devices,
     queue: () => child<QueueMsg>("queue")!,
     async submit(id, o = {}) {
-      const training = tinyTraining(tiny.model, o.maxSteps ?? 6);
-      training.hyperparameters.checkpoint_every = o.checkpointEvery ?? 2;
-      const request = TaskRequest.parse({
-        id,
-        type: "text",
-        dataset: { kind: "hf", repo: "satori/toy", revision: "main" },
-        training,
+      const task = await validatedTinyTask(store, dataDir, tiny.model, tiny.dataset, id, {
+        maxSteps: o.maxSteps ?? 6,
+        checkpointEvery: o.checkpointEvery ?? 2,
       });
-      const dir = datasetDir(dataDir, id);
-      await Deno.mkdir(dir, { recursive: true });
-      await Deno.copyFile(`${tiny.dataset}/train.jsonl`, `${dir}/train.jsonl`);
-      const manifest = await buildManifest(dir, id, request.dataset, "hf");
-      await Deno.writeTextFile(manifestPath(dataDir, id), JSON.stringify(manifest));
-      const now = Date.now();
-      const task = transition(
-        transition(newTask(request, "5Validator", now, 1_000), { type: "submitDataset" }, now),
-        { type: "datasetValidated" },
-        now,
-      );
-      await store.createTask(task);
       o.onEnqueue?.();
       const queued = await enqueue(miner.queue(), task);
       if (!queued.ok) throw new Error(`Cannot queue ${id}: ${queued.message}`);
@@ -185,6 +169,41 @@ export async function startRayMiner(opts: RayMinerOptions = {}): Promise<RayMine
     },
   };
   return miner;
+}
+
+/**
+ * A validated text task for the tiny Llama, as the task center actor leaves one: its dataset copied to
+ * where the queue looks, with a real manifest, stored in `dataset_validated`, ready for `enqueue`.
+ */
+export async function validatedTinyTask(
+  store: Store,
+  dataDir: string,
+  model: string,
+  dataset: string,
+  id: string,
+  o: { maxSteps: number; checkpointEvery: number },
+): Promise<Task> {
+  const training = tinyTraining(model, o.maxSteps);
+  training.hyperparameters.checkpoint_every = o.checkpointEvery;
+  const request = TaskRequest.parse({
+    id,
+    type: "text",
+    dataset: { kind: "hf", repo: "satori/toy", revision: "main" },
+    training,
+  });
+  const dir = datasetDir(dataDir, id);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.copyFile(`${dataset}/train.jsonl`, `${dir}/train.jsonl`);
+  const manifest = await buildManifest(dir, id, request.dataset, "hf");
+  await Deno.writeTextFile(manifestPath(dataDir, id), JSON.stringify(manifest));
+  const now = Date.now();
+  const task = transition(
+    transition(newTask(request, "5Validator", now, 1_000), { type: "submitDataset" }, now),
+    { type: "datasetValidated" },
+    now,
+  );
+  await store.createTask(task);
+  return task;
 }
 
 /** The tiny model's folder, as the queue's allow-list names it (tests/queue_tiny_text.ts builds it there). */
