@@ -221,8 +221,9 @@ export function minerSpec(
         id: "status",
         shutdownMs: 3_000,
         start: () =>
+          // With Ray, the page shows the cluster's cards, each with the task it runs.
           startStatusActor(
-            statusDepsOf(cfg, { hotkey: wallet.hotkey.ss58, devices: parts.devices, telemetry }, {
+            statusDepsOf(cfg, { hotkey: wallet.hotkey.ss58, devices, telemetry }, {
               queue: child<QueueMsg>("queue"),
               chain,
               axon: child<AxonMsg>("axon"),

@@ -106,6 +106,39 @@ Deno.test("StatusActor polls nvidia-smi and shows each card's load and the task 
   assert.ok(cards.every((d) => d.temperature_c !== null && d.memory_total_bytes === 81559 * 1024 ** 2));
 });
 
+Deno.test("StatusActor shows a Ray cluster's cards as the cluster changes, each with the task it runs", async () => {
+  const miner = fakeMiner({ running: 0, gpus: 0 });
+  const card = (host: string) => ({
+    kind: "cuda" as const,
+    index: 0,
+    uuid: `${host}/0`,
+    name: `GPU 0 of Ray node ${host}`,
+    memoryTotalMb: 81_920,
+    memoryUsedMb: 0,
+    utilization: 0,
+    host,
+  });
+  let cluster = [card("10.0.0.7")];
+  miner.queue = { ...miner.queue, running: [{ taskId: "on-ray", devices: ["10.0.0.7/cuda:0"] }] };
+  await using status = startFakeStatus(miner, { devices: () => cluster });
+  const { url } = (await statusAddress(status))!;
+  // This box's own cards (the fake nvidia-smi lists two) are shown too; the cluster's have a host.
+  const onRay = async () =>
+    ((await (await fetch(`${url}api/status`)).json()) as StatusView).devices.filter((d) =>
+      d.key.includes("/")
+    );
+  const first = await onRay();
+  assert.deepEqual(first.map((d) => [d.key, d.task_id, d.memory_total_bytes]), [
+    ["10.0.0.7/cuda:0", "on-ray", 81_920 * 1024 ** 2],
+  ]);
+  cluster = [card("10.0.0.7"), card("10.0.0.8")]; // a node joined
+  await waitFor(async () => (await onRay()).length === 2, {
+    timeoutMs: 5_000,
+    intervalMs: 200,
+    what: "the new node",
+  });
+});
+
 Deno.test("AxonActor reports every reply to the status metrics, both wire formats, routes bounded", async () => {
   const miner = fakeMiner();
   const fake = new FakeMiner();

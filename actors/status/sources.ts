@@ -30,7 +30,7 @@ export type StatusRefs = {
 
 export function statusDepsOf(
   cfg: MinerConfig,
-  parts: { hotkey: string; devices: readonly Device[]; telemetry: Telemetry },
+  parts: { hotkey: string; devices: readonly Device[] | (() => readonly Device[]); telemetry: Telemetry },
   refs: StatusRefs,
 ): StatusDeps {
   return {

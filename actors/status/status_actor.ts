@@ -60,7 +60,8 @@ export type StatusDeps = {
   nvidiaSmi?: string;
   telemetry: Telemetry;
   identity: Omit<Identity, "version"> & { version?: string };
-  devices: readonly Device[];
+  /** The devices the miner trains on; a function when they change (a Ray cluster's cards). */
+  devices: readonly Device[] | (() => readonly Device[]);
   queueLimit: number;
   sources: StatusSources;
   clock?: Clock;
@@ -217,7 +218,7 @@ async function sample(state: State): Promise<StatusView> {
   };
   return buildView(s, {
     identity: { ...deps.identity, version: deps.identity.version ?? MINER_VERSION },
-    devices: deps.devices,
+    devices: typeof deps.devices === "function" ? deps.devices() : deps.devices,
     queueLimit: deps.queueLimit,
     telemetry: deps.telemetry,
     nowMs: state.clock.now(),
