@@ -11,11 +11,14 @@ const api = {
     count += by;
     return { ok: true, value: count };
   },
-  /** Throws outside any call, as a crashing native binding would: the parent sees an `error` event. */
+  /**
+   * Throws outside any call, as a crashing native binding would: the parent sees an `error` event. A
+   * little later than the reply, though under load the crash may still reach the parent first.
+   */
   crashSoon(): { ok: true } {
     setTimeout(() => {
       throw new Error("Counter worker crashed on purpose");
-    }, 0);
+    }, 50);
     return { ok: true };
   },
   /** Never answers, so the caller's timeout must fire. */
