@@ -10,11 +10,22 @@ import { type AcceptResult, acceptTask, type TaskCenterMsg } from "../actors/pro
 import { spawn } from "../actors/runtime/actor.ts";
 import type { Device } from "../core/device.ts";
 import { Store } from "../core/store.ts";
-import type { Task, TaskRequest } from "../core/task.ts";
+import { type Task, TaskRequest } from "../core/task.ts";
 import { type FakeClock, fakeClock } from "./helpers.ts";
 import { cudaDevice } from "./queue_fake_gpu.ts";
 
 export const T0 = 1_700_000_000_000;
+
+/** A text task for the configured base model (the one the admission policy allows by default). */
+export function admissionRequest(id: string, over: Record<string, unknown> = {}): TaskRequest {
+  return TaskRequest.parse({
+    id,
+    type: "text",
+    dataset: { kind: "hf", repo: "satori/toy", revision: "main" },
+    training: { base_model: "Qwen/Qwen2.5-7B-Instruct", hyperparameters: { max_steps: 4 } },
+    ...over,
+  });
+}
 
 export type Admission = AsyncDisposable & {
   store: Store;

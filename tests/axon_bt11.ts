@@ -3,6 +3,8 @@
  * `bittensor==11.3.0`, made by `scripts/setup.sh --test`; `BT11_PYTHON` may name another), and a
  * runner for its scripts. A missing venv fails the test with the command that makes it, never a skip.
  */
+import { runJsonScript } from "./axon_sdk.ts";
+
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 export const BT11_PYTHON = Deno.env.get("BT11_PYTHON") ?? `${ROOT}.venv-bt11/bin/python`;
 
@@ -19,18 +21,5 @@ export async function requireBt11Venv(): Promise<void> {
 /** Runs `script` (relative to the repo) in .venv-bt11 with `payload` as JSON on stdin; returns its JSON stdout. */
 export async function runBt11Script<T>(script: string, payload: unknown = null): Promise<T> {
   await requireBt11Venv();
-  const child = new Deno.Command(BT11_PYTHON, {
-    args: [`${ROOT}${script}`],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(JSON.stringify(payload)));
-  await writer.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  if (!out.success) throw new Error(`${script} exited ${out.code}: ${dec.decode(out.stderr).slice(-2000)}`);
-  return JSON.parse(dec.decode(out.stdout)) as T;
+  return await runJsonScript<T>(BT11_PYTHON, script, payload);
 }

@@ -25,7 +25,12 @@ export async function requireBtVenv(): Promise<void> {
 /** Runs `script` (relative to the repo) in .venv-bt with `payload` as JSON on stdin; returns its JSON stdout. */
 export async function runBtScript<T>(script: string, payload: unknown): Promise<T> {
   await requireBtVenv();
-  const child = new Deno.Command(BT_PYTHON, {
+  return await runJsonScript<T>(BT_PYTHON, script, payload);
+}
+
+/** Runs `script` (relative to the repo) with `python`, `payload` as JSON on stdin; returns its JSON stdout. */
+export async function runJsonScript<T>(python: string, script: string, payload: unknown): Promise<T> {
+  const child = new Deno.Command(python, {
     args: [`${ROOT}${script}`],
     cwd: ROOT,
     stdin: "piped",

@@ -6,21 +6,13 @@ import assert from "node:assert/strict";
 import { enqueue, queueSnapshot } from "../actors/protocol.ts";
 import { Store } from "../core/store.ts";
 import { SCHEMA_KEY } from "../core/store_schema.ts";
-import { newTask, type Task, type TaskEvent, TaskRequest, transition } from "../core/task.ts";
-import { startAdmission, T0 } from "./admission_harness.ts";
+import { newTask, type Task, type TaskEvent, transition } from "../core/task.ts";
+import { admissionRequest, startAdmission, T0 } from "./admission_harness.ts";
 
 const RICH = "5RichValidator";
 const POOR = "5PoorValidator";
 
-function request(id: string, over: Record<string, unknown> = {}): TaskRequest {
-  return TaskRequest.parse({
-    id,
-    type: "text",
-    dataset: { kind: "hf", repo: "satori/toy", revision: "main" },
-    training: { base_model: "Qwen/Qwen2.5-7B-Instruct", hyperparameters: { max_steps: 4 } },
-    ...over,
-  });
-}
+const request = admissionRequest;
 
 const walk = (...types: TaskEvent["type"][]) => (t: Task) =>
   types.reduce((x, type) => transition(x, { type } as TaskEvent, T0), t);

@@ -5,21 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { forward } from "../actors/axon/synapse_handlers.ts";
-import { TaskRequest } from "../core/task.ts";
-import { startAdmission } from "./admission_harness.ts";
+import { admissionRequest, startAdmission } from "./admission_harness.ts";
 
 const A = "5ValidatorA";
 const B = "5ValidatorB";
 
-function request(id: string, over: Record<string, unknown> = {}): TaskRequest {
-  return TaskRequest.parse({
-    id,
-    type: "text",
-    dataset: { kind: "hf", repo: "satori/toy", revision: "main" },
-    training: { base_model: "Qwen/Qwen2.5-7B-Instruct", hyperparameters: { max_steps: 4 } },
-    ...over,
-  });
-}
+const request = admissionRequest;
 
 Deno.test("acceptTask() refuses another validator's task id with id_taken, telling nothing of that task", async () => {
   await using h = await startAdmission();
