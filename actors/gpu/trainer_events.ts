@@ -11,7 +11,10 @@ import {
   type TrainerOutcome,
 } from "../../core/training.ts";
 
-export type Decoded = { ok: true; event: TrainerEvent } | { ok: false; line: number; problem: string };
+/** A decoded line: its event, or why it is not one (`text`: the line itself, for logs and stderr tails). */
+export type Decoded =
+  | { ok: true; event: TrainerEvent }
+  | { ok: false; line: number; problem: string; text: string };
 
 /** Splits a byte stream into lines and decodes each; keeps a partial line until its newline comes. */
 export class EventDecoder {
@@ -39,12 +42,15 @@ export class EventDecoder {
     try {
       json = JSON.parse(line);
     } catch {
-      return { ok: false, line: lineNo, problem: `not JSON: "${line.slice(0, 120)}"` };
+      return { ok: false, line: lineNo, problem: `not JSON: "${line.slice(0, 120)}"`, text: line };
     }
     const parsed = TrainerEvent.safeParse(json);
-    return parsed.success
-      ? { ok: true, event: parsed.data }
-      : { ok: false, line: lineNo, problem: z.prettifyError(parsed.error).replaceAll("\n", "; ") };
+    return parsed.success ? { ok: true, event: parsed.data } : {
+      ok: false,
+      line: lineNo,
+      problem: z.prettifyError(parsed.error).replaceAll("\n", "; "),
+      text: line,
+    };
   }
 }
 

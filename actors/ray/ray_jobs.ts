@@ -107,8 +107,7 @@ export class JobLog {
         events.push(d.event);
         continue;
       }
-      const line = d.problem.replace(/^not JSON: "/, "").replace(/"$/, "");
-      if (!RAY_PREAMBLE.some((p) => p.test(line))) this.stderr.push(this.bytes.encode(`${line}\n`));
+      if (!RAY_PREAMBLE.some((p) => p.test(d.text))) this.stderr.push(this.bytes.encode(`${d.text}\n`));
     }
     this.end.stderrTail = this.stderr.last;
     return events;
