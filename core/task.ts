@@ -229,6 +229,14 @@ export function transition(task: Task, event: TaskEvent, nowMs: number): Task {
   };
 }
 
+/**
+ * How many runs the task has had: one per `training` entry in its history, counting the current one.
+ * A run's number names its Ray job (actors/ray/ray_jobs.ts `submissionId`); above 1 the trainer resumes.
+ */
+export function trainingRuns(task: Task): number {
+  return task.history.filter((h) => h.state === "training").length;
+}
+
 /** The spec the trainer reads (`task.json`), with every default filled in. */
 export function trainingSpecOf(
   task: Task,

@@ -8,7 +8,7 @@
  */
 import { rayClient } from "../actors/ray/ray_client.ts";
 import { submissionId } from "../actors/ray/ray_jobs.ts";
-import type { Task } from "../core/task.ts";
+import { type Task, trainingRuns } from "../core/task.ts";
 import { freePort } from "./chain_harness.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
@@ -93,10 +93,14 @@ export type Training = { taskId: string; run: number; startMs: number; endMs: nu
 
 export function trainingOf(task: Task): Training | null {
   const { history } = task;
-  const runs = history.filter((h) => h.state === "training").length;
   const last = history.findLastIndex((h) => h.state === "training");
   if (last < 0 || last === history.length - 1) return null;
-  return { taskId: task.request.id, run: runs, startMs: history[last].at_ms, endMs: history[last + 1].at_ms };
+  return {
+    taskId: task.request.id,
+    run: trainingRuns(task),
+    startMs: history[last].at_ms,
+    endMs: history[last + 1].at_ms,
+  };
 }
 
 /** Seconds two trainings ran at the same time; <= 0 when they did not overlap. */

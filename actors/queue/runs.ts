@@ -5,7 +5,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { datasetDir, outputDir } from "../../core/paths.ts";
-import { type Task, trainingSpecOf, transition } from "../../core/task.ts";
+import { type Task, trainingRuns, trainingSpecOf, transition } from "../../core/task.ts";
 import { TransitionError } from "../../core/errors.ts";
 import { type Device, deviceKey } from "../../core/device.ts";
 import { train } from "../protocol.ts";
@@ -103,8 +103,8 @@ function launch(state: QueueState, entry: Entry, devices: Device[], task: Task):
     datasetDir: deps.datasetDir?.(task) ?? datasetDir(deps.dataDir, entry.id),
     manifestFile: deps.manifestFile?.(task) ?? null,
     // Any earlier run may have left a checkpoint; the trainer starts from 0 when there is none.
-    resume: task.history.filter((h) => h.state === "training").length > 1,
-    run: task.history.filter((h) => h.state === "training").length,
+    resume: trainingRuns(task) > 1,
+    run: trainingRuns(task),
     devices,
   };
   if (!lead) {

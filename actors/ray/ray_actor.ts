@@ -15,7 +15,7 @@
 import { getLogger } from "@logtape/logtape";
 import { assertNever } from "../../core/errors.ts";
 import type { Device } from "../../core/device.ts";
-import type { Task } from "../../core/task.ts";
+import { type Task, trainingRuns } from "../../core/task.ts";
 import type { GpuAdoption, GpuMsg, GpuReporter } from "../protocol.ts";
 import { type ActorRef, ask, type Clock, realClock, spawn } from "../runtime/actor.ts";
 import { finish, follow, isEnded, onLogs, sendStop, settle, startTail, stopRun } from "./ray_follow.ts";
@@ -59,6 +59,7 @@ async function init(deps: RayDeps, self: ActorRef<Msg>, clock: Clock): Promise<S
     clock,
     self,
     nodes: [],
+    nodesReadMs: -Infinity,
     devices: [],
     runs: new Map(),
     unreported: [],
@@ -105,6 +106,7 @@ async function handle(state: State, msg: Msg): Promise<void> {
 
 async function refreshNodes(state: State): Promise<void> {
   state.nodes = await state.deps.client.nodes();
+  state.nodesReadMs = state.clock.now();
   state.devices = clusterDevices(state.nodes, state.deps.gpuMemoryMb);
   state.deps.publish(state.devices);
 }
@@ -114,13 +116,16 @@ async function tick(state: State): Promise<void> {
   const { deps, clock } = state;
   clock.clearTimeout(state.timer); // a run's last event may call a tick early: one timer at a time
   try {
-    await refreshNodes(state);
+    // Everything at the normal pace; between, only the jobs that are changing (the quick polls).
+    const full = clock.now() - state.nodesReadMs >= deps.pollMs;
+    if (full) await refreshNodes(state);
     for (const run of [...state.runs.values()]) {
+      if (!full && !changing(run)) continue;
       const job = await deps.client.job(run.sid);
       const now = clock.now();
       if (job === null) {
         // The head restarted and forgot it: a crash, retried by the queue as the next run.
-        await finish(state, run, { ok: false, code: "crashed", message: `Ray lost job ${run.sid}` });
+        finish(state, run, { ok: false, code: "crashed", message: `Ray lost job ${run.sid}` });
         continue;
       }
       if (isEnded(job)) {
@@ -133,7 +138,7 @@ async function tick(state: State): Promise<void> {
         log.warn("Ray node {ip} running {sid} died", { ip: node?.ip ?? job.driverNodeId, sid: run.sid });
         await deps.client.stop(run.sid).catch(() => false);
         const message = `Ray node ${node?.ip ?? job.driverNodeId} died under job ${run.sid}`;
-        await finish(state, run, { ok: false, code: "crashed", message });
+        finish(state, run, { ok: false, code: "crashed", message });
         continue;
       }
       if (run.stopping !== null && !run.stopSent) await sendStop(state, run);
@@ -178,10 +183,9 @@ function adopt(state: State, report: GpuReporter): GpuAdoption {
   for (const run of state.runs.values()) run.report = report;
   // A job that ended while no queue listened is still the queue's running task until its report lands.
   const running = [
-    ...state.runs.values(),
-    ...state.unreported.map((m) => ({ ...m, taskId: m.report.taskId })),
-  ]
-    .map((r) => ({ taskId: r.taskId, devices: r.devices }));
+    ...[...state.runs.values()].map((r) => ({ taskId: r.taskId, devices: r.devices })),
+    ...state.unreported.map((m) => ({ taskId: m.report.taskId, devices: m.devices })),
+  ];
   const adoption = { running, unreported: state.unreported.map((m) => m.report) };
   state.unreported = [];
   return adoption;
@@ -197,7 +201,7 @@ async function reconcile(state: State): Promise<void> {
   const taken = new Set<string>();
   for (const task of training) {
     const id = task.request.id;
-    const sid = submissionId(id, task.history.filter((h) => h.state === "training").length);
+    const sid = submissionId(id, trainingRuns(task));
     const job = await state.deps.client.job(sid);
     if (job === null) {
       log.info("Ray has no job {sid}: the queue gives task {taskId} its next run", { sid, taskId: id });

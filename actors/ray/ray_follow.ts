@@ -111,7 +111,7 @@ export async function settle(state: State, run: Run, job: RayJob): Promise<void>
   for (const event of run.log.close()) send(state, run, { kind: "event", taskId: run.taskId, event });
   let outcome = jobOutcome(job, run.log, run.stopping);
   if (outcome.ok) outcome = await checkArtifacts(state, run, outcome);
-  await finish(state, run, outcome);
+  finish(state, run, outcome);
 }
 
 /** The node's adapter reached this miner byte for byte, or the run crashed. */
@@ -131,10 +131,9 @@ export async function checkArtifacts(
   return outcome;
 }
 
-export function finish(state: State, run: Run, outcome: TrainerOutcome): Promise<void> {
+export function finish(state: State, run: Run, outcome: TrainerOutcome): void {
   run.tail.abort();
   state.runs.delete(run.taskId);
   if (!outcome.ok) log.info("Ray job {sid} ended: {message}", { sid: run.sid, message: outcome.message });
   send(state, run, { kind: "ended", taskId: run.taskId, outcome });
-  return Promise.resolve();
 }

@@ -56,6 +56,8 @@ export type State = {
   clock: Clock;
   self: ActorRef<Msg>;
   nodes: RayNode[];
+  /** When `nodes` was read (clock ms). */
+  nodesReadMs: number;
   devices: Device[];
   runs: Map<string, Run>;
   unreported: Missed[];
