@@ -36,8 +36,10 @@ export type Ready = { url: string; headers: Record<string, string>; body?: strin
 /** Tasks t-0 … t-(BENCH_TASKS-1) of the bench validator, so status reads find one (TaskStatus, GET /v1/tasks). */
 export const BENCH_TASKS = 4_096;
 
-/** Starts our axon in this process and waits for stdin to close (the bench runs it as a child). */
-async function serveOurs(): Promise<void> {
+/** The miner's wallet and a fake miner that knows the bench validator and holds its BENCH_TASKS tasks. */
+export async function benchMiner(): Promise<
+  { wallet: Awaited<ReturnType<typeof walletFrom>>; miner: FakeMiner }
+> {
   const wallet = await walletFrom(MINER_PHRASE);
   const validator = await walletFrom(VALIDATOR_PHRASE);
   const miner = new FakeMiner();
@@ -48,6 +50,12 @@ async function serveOurs(): Promise<void> {
       newTask(TaskRequest.parse(taskJson(`t-${i}`)), validator.hotkey.ss58, Date.now()),
     );
   }
+  return { wallet, miner };
+}
+
+/** Starts our axon in this process and waits for stdin to close (the bench runs it as a child). */
+async function serveOurs(): Promise<void> {
+  const { wallet, miner } = await benchMiner();
   const axon = startAxonActor(
     {
       ip: "127.0.0.1",

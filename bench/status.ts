@@ -12,33 +12,16 @@ import { startAxonActor } from "../actors/axon/axon_actor.ts";
 import { axonStats, statusAddress } from "../actors/protocol.ts";
 import { SYNAPSES } from "../actors/axon/synapses.ts";
 import { Telemetry } from "../actors/status/telemetry.ts";
-import { newTask, TaskRequest } from "../core/task.ts";
 import { serverReady } from "../tests/axon_sdk_processes.ts";
-import {
-  FakeMiner,
-  MINER_PHRASE,
-  taskJson,
-  VALIDATOR_FACTS,
-  VALIDATOR_PHRASE,
-  walletFrom,
-} from "../tests/axon_fixtures.ts";
+import { MINER_PHRASE, walletFrom } from "../tests/axon_fixtures.ts";
 import { fakeMiner, startFakeStatus, viewOf } from "../tests/status_fixtures.ts";
-import { BENCH_TASKS, load, type Result, signRequests } from "./axon.ts";
+import { benchMiner, load, type Result, signRequests } from "./axon.ts";
 
 type Mode = "off" | "on";
 
 /** Our axon (and, when `on`, a status server fed by its hook) in this process, until stdin closes. */
 async function serve(mode: Mode): Promise<void> {
-  const wallet = await walletFrom(MINER_PHRASE);
-  const validator = await walletFrom(VALIDATOR_PHRASE);
-  const miner = new FakeMiner();
-  miner.facts.set(validator.hotkey.ss58, VALIDATOR_FACTS);
-  for (let i = 0; i < BENCH_TASKS; i++) {
-    miner.tasks.set(
-      `t-${i}`,
-      newTask(TaskRequest.parse(taskJson(`t-${i}`)), validator.hotkey.ss58, Date.now()),
-    );
-  }
+  const { wallet, miner } = await benchMiner();
   const status = mode === "on" ? fakeMiner({ queued: 100, running: 8, gpus: 8 }) : null;
   const telemetry = status?.telemetry ?? new Telemetry({ synapses: Object.keys(SYNAPSES) });
   const statusActor = status ? startFakeStatus(status) : null;
