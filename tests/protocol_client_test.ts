@@ -12,16 +12,8 @@ import assert from "node:assert/strict";
 import { startAxonActor } from "../actors/axon/axon_actor.ts";
 import { axonStats, type WithdrawResult } from "../actors/protocol.ts";
 import type { Task, TaskRequest } from "../core/task.ts";
-import {
-  FakeMiner,
-  MINER_PHRASE,
-  taskJson,
-  VALIDATOR_FACTS,
-  VALIDATOR_PHRASE,
-  walletFrom,
-} from "./axon_fixtures.ts";
-import { runSdk } from "./axon_sdk.ts";
-import { requireVenv, runPython, SDK_VENVS } from "./protocol_venvs.ts";
+import { FakeMiner, MINER_PHRASE, taskJson, VALIDATOR_FACTS, walletFrom } from "./axon_fixtures.ts";
+import { requireVenv, runPython, SDK_VENVS, validatorWallet } from "./protocol_venvs.ts";
 
 const [V10, V11] = SDK_VENVS;
 const RECEIVER = "5GrwvaEF5zXb26Fz9rcQpDWS5C9i2yUnuUmrmJnxDHGpjkDt"; // //Alice: any valid ss58 will do
@@ -103,18 +95,10 @@ type Call = { call: string; ok: boolean; [key: string]: any };
 
 for (const venv of SDK_VENVS) {
   Deno.test(`MinerClient makes every call to our axon with ${venv.dir}`, async () => {
-    await requireVenv(venv);
-    const root = await Deno.makeTempDir({ prefix: "protocol_client_" });
-    const [made] = await runSdk([{
-      op: "make_wallet",
-      root: `${root}/wallets`,
-      name: "validator",
-      hotkey: "default",
-      hotkey_mnemonic: VALIDATOR_PHRASE,
-    }]);
+    const { root, hotkey: validatorHotkey } = await validatorWallet(venv, "protocol_client_");
     const minerWallet = await walletFrom(MINER_PHRASE);
     const miner = new CancellingMiner();
-    miner.facts.set(made.hotkey_ss58, VALIDATOR_FACTS);
+    miner.facts.set(validatorHotkey, VALIDATOR_FACTS);
     const axon = startAxonActor(
       { ip: "127.0.0.1", port: 0, maxBodyBytes: 1 << 20, minStakeTao: 1_000 },
       {

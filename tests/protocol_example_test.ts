@@ -11,16 +11,8 @@ import assert from "node:assert/strict";
 import { startAxonActor } from "../actors/axon/axon_actor.ts";
 import { axonStats } from "../actors/protocol.ts";
 import type { Task } from "../core/task.ts";
-import { runSdk } from "./axon_sdk.ts";
-import { pinnedSdk, requireVenv, runPython, SDK_VENVS, type SdkVenv } from "./protocol_venvs.ts";
-import {
-  FakeMiner,
-  MINER_PHRASE,
-  taskJson,
-  VALIDATOR_FACTS,
-  VALIDATOR_PHRASE,
-  walletFrom,
-} from "./axon_fixtures.ts";
+import { pinnedSdk, runPython, SDK_VENVS, type SdkVenv, validatorWallet } from "./protocol_venvs.ts";
+import { FakeMiner, MINER_PHRASE, taskJson, VALIDATOR_FACTS, walletFrom } from "./axon_fixtures.ts";
 
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 const STEPS: { state: Task["state"]; step: number }[] = [
@@ -46,19 +38,11 @@ class SteppingMiner extends FakeMiner {
 }
 
 async function setup(venv: SdkVenv, queueMax: number) {
-  await requireVenv(venv);
-  const root = await Deno.makeTempDir({ prefix: "protocol_example_" });
-  const [made] = await runSdk([{
-    op: "make_wallet",
-    root: `${root}/wallets`,
-    name: "validator",
-    hotkey: "default",
-    hotkey_mnemonic: VALIDATOR_PHRASE,
-  }]);
+  const { root, hotkey: validatorHotkey } = await validatorWallet(venv, "protocol_example_");
   const minerWallet = await walletFrom(MINER_PHRASE);
   const miner = new SteppingMiner();
   miner.queueMax = queueMax;
-  miner.facts.set(made.hotkey_ss58, VALIDATOR_FACTS);
+  miner.facts.set(validatorHotkey, VALIDATOR_FACTS);
   const axon = startAxonActor(
     { ip: "127.0.0.1", port: 0, maxBodyBytes: 1 << 20, minStakeTao: 1_000 },
     {

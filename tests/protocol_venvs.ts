@@ -4,6 +4,9 @@
  * The SDK version each holds is read from its requirements file, the one place it is pinned. A missing
  * venv fails the test with the command that makes it, never a skip.
  */
+import { runSdk } from "./axon_sdk.ts";
+import { VALIDATOR_PHRASE } from "./axon_fixtures.ts";
+
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
 export interface SdkVenv {
@@ -73,4 +76,24 @@ export async function runPython(
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * Checks `venv` is there, then makes the validator's wallet (the axon fixtures' phrase) in a fresh
+ * folder; returns the wallets' root folder and its hotkey.
+ */
+export async function validatorWallet(
+  venv: SdkVenv,
+  prefix: string,
+): Promise<{ root: string; hotkey: string }> {
+  await requireVenv(venv);
+  const root = await Deno.makeTempDir({ prefix });
+  const [made] = await runSdk([{
+    op: "make_wallet",
+    root: `${root}/wallets`,
+    name: "validator",
+    hotkey: "default",
+    hotkey_mnemonic: VALIDATOR_PHRASE,
+  }]);
+  return { root, hotkey: made.hotkey_ss58 as string };
 }
